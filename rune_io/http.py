@@ -1,0 +1,261 @@
+"""One pooled HTTP session per client, with timeouts and the retry policy on every request.
+
+:class:`HttpClient` wraps a ``requests.Session`` (connection pool, auth headers,
+``(connect, read)`` timeouts). :meth:`HttpClient.request` reads each body whole (streamed,
+so a body cut short is detected and retried rather than half-parsed), retries what the
+:class:`~rune_io.retry.RetryPolicy` says, and turns error statuses into
+:mod:`rune_io.errors`. A ``parse`` callback lets a caller validate the body inside the
+retry loop: a page that does not parse is fetched again.
+
+Credentials travel only in session headers; log lines and error messages carry
+:func:`sanitize_url` output.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json as _json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+from rune_io.config import Settings
+from rune_io.errors import ApiError, DataError, TransientError, api_error
+from rune_io.retry import RetryPolicy, TruncatedBody, parse_retry_after
+
+log = logging.getLogger("rune_io.http")
+
+T = TypeVar("T")
+
+USER_AGENT = "rune-lake/0.1 (rune_io; python-requests)"
+
+_SECRET_PARAM_HINTS = ("secret", "access_key", "password", "jwt", "authorization")
+
+
+def sanitize_url(url: str, params: Mapping[str, Any] | None = None) -> str:
+    """The URL with its query, safe to log: no userinfo, secret-looking params masked."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            masked = any(h in key.lower() for h in _SECRET_PARAM_HINTS)
+            query.append((key, "***" if masked else str(v)))
+    q = urlencode(query) if query else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, q, ""))
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fully read response."""
+
+    status: int
+    headers: CaseInsensitiveDict[str]
+    content: bytes
+    url: str
+    """Sanitised URL of the request (with params)."""
+    attempts: int = 1
+    """Attempts it took."""
+
+    def json(self) -> Any:
+        """The body parsed as JSON; :class:`DataError` if it is not JSON."""
+        try:
+            return _json.loads(self.content)
+        except ValueError as exc:
+            raise DataError(
+                f"response from {self.url} is not valid JSON ({exc}); first bytes: "
+                f"{self.content[:80]!r}",
+                transient=True,
+            ) from None
+
+
+class HttpClient:
+    """A pooled session with timeouts, auth headers and the retry policy.
+
+    Args:
+        settings: credentials, timeouts, retry knobs, TLS verification.
+        policy: overrides ``settings.retry_policy``.
+        sleep: the function that waits between attempts (tests inject a fake).
+        session: a ``requests.Session`` to use (default: a new one).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.settings = settings
+        self.policy = policy or settings.retry_policy
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        adapter = HTTPAdapter(
+            pool_connections=4, pool_maxsize=settings.pool_size, max_retries=0, pool_block=False
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"User-Agent": USER_AGENT, **settings.auth_headers()})
+        self.session.verify = settings.verify_tls
+        self.timeout = settings.timeout
+
+    def close(self) -> None:
+        """Close the session and its pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HttpClient(auth={self.settings.auth_method}, policy={self.policy!r})"
+
+    @overload
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = ...,
+        json: Any = ...,
+        parse: None = ...,
+    ) -> Response: ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = ...,
+        json: Any = ...,
+        parse: Callable[[Response], T],
+    ) -> T: ...
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        parse: Callable[[Response], Any] | None = None,
+    ) -> Any:
+        """Send a request, retrying per the policy; return the response or ``parse(response)``.
+
+        Raises:
+            ApiError: (a subclass by status) for error statuses, once retries are spent
+                or at once for statuses that are never retried.
+            TransientError: network failures that outlived the retries.
+            DataError: ``parse`` kept failing.
+        """
+        policy = self.policy
+        safe = sanitize_url(url, params)
+        clean_params = {k: v for k, v in (params or {}).items() if v is not None}
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            t0 = time.perf_counter()
+            try:
+                resp = self._send(method, url, clean_params, json)
+                if resp.status >= 400:
+                    if not policy.retries_status(resp.status) or attempt >= policy.max_attempts:
+                        err = api_error(resp.status, resp.content, safe)
+                        log.debug("%s %s -> %s (attempt %d)", method, safe, resp.status, attempt)
+                        raise err
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                    reason: str = f"HTTP {resp.status}"
+                else:
+                    resp = Response(resp.status, resp.headers, resp.content, safe, attempt)
+                    log.debug(
+                        "%s %s -> %s, %d bytes in %.3fs (attempt %d)",
+                        method, safe, resp.status, len(resp.content),
+                        time.perf_counter() - t0, attempt,
+                    )  # fmt: skip
+                    return parse(resp) if parse is not None else resp
+            except ApiError:
+                raise
+            except Exception as exc:
+                if not policy.retries_exception(exc):
+                    raise
+                if attempt >= policy.max_attempts:
+                    if isinstance(exc, DataError):
+                        raise DataError(
+                            f"{exc} (after {attempt} attempts)", transient=exc.transient
+                        ) from exc
+                    raise TransientError(
+                        f"{method} {safe} failed after {attempt} attempts: "
+                        f"{type(exc).__name__}: {exc}",
+                        url=safe,
+                        attempts=attempt,
+                    ) from exc
+                reason = f"{type(exc).__name__}: {exc}"
+            wait = policy.backoff(attempt, retry_after)
+            log.warning(
+                "%s %s: %s; retry %d/%d in %.2fs",
+                method, safe, reason[:300], attempt, policy.max_attempts - 1, wait,
+            )  # fmt: skip
+            self.sleep(wait)
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        """``request("GET", url, ...)``."""
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        """``request("POST", url, ...)``."""
+        return self.request("POST", url, **kwargs)
+
+    def _send(self, method: str, url: str, params: Mapping[str, Any], json: Any) -> Response:
+        r = self.session.request(
+            method, url, params=params, json=json, timeout=self.timeout, stream=True
+        )
+        try:
+            content = _read_body(r)
+        finally:
+            r.close()
+        return Response(r.status_code, r.headers, content, url)
+
+
+def _read_body(r: requests.Response) -> bytes:
+    """Read the whole body; raise :class:`TruncatedBody` if it was cut short."""
+    try:
+        content = r.raw.read(decode_content=True)
+    except (urllib3.exceptions.ProtocolError, http.client.IncompleteRead) as exc:
+        raise TruncatedBody(f"body cut short: {exc}") from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.ReadTimeout(str(exc)) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise TruncatedBody(f"body does not decode: {exc}") from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise requests.ConnectionError(str(exc)) from exc
+    content = content or b""
+    expected = r.headers.get("Content-Length")
+    if (
+        expected is not None
+        and not r.headers.get("Content-Encoding")
+        and r.request.method != "HEAD"
+    ):
+        try:
+            n = int(expected)
+        except ValueError:
+            n = -1
+        if n >= 0 and len(content) != n:
+            raise TruncatedBody(f"body has {len(content)} bytes, Content-Length says {n}")
+    return content
