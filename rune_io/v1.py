@@ -1,0 +1,245 @@
+"""The seed V1 Stream API: ``accel``, ``heartrate`` (CSV and JSON) and ``event`` (JSON).
+
+Every paging mode of the seed document:
+
+- CSV, ``paging="page"``: ``page`` = 0, 1, ... until the body is empty;
+- JSON, ``paging="page"``: ``page`` follows the body's ``next_page`` until it is absent;
+- either format, ``paging="token"``: header ``X-Rune-Next-Page-Token`` ->
+  ``next_page_token`` (``page`` is then not sent).
+
+Time series come back as Arrow record batches, one per page: ``time`` as
+``timestamp[us, tz=UTC]`` (the API's unix seconds, rounded to the microsecond), the
+other columns as the CSV/JSON gives them (``float64`` for ``x,y,z`` and ``bpm``).
+Events come back as the API's JSON objects.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from rune_io.arrow_schema import TIME_TYPE
+from rune_io.errors import DataError
+from rune_io.http import HttpClient, Response
+from rune_io.paginators import HeaderCursor, PageNumber, PageUntilEmpty, Paginator, paginate
+from rune_io.windows import TimeLike, to_unix
+
+log = logging.getLogger("rune_io.v1")
+
+Format = Literal["csv", "json"]
+Paging = Literal["page", "token"]
+
+_VALUE_COLUMNS = {"accel": ("x", "y", "z"), "heartrate": ("bpm",)}
+
+
+def _time_us(seconds: pa.Array) -> pa.Array:
+    """Unix seconds (float) -> timestamp[us, UTC], rounded to the microsecond."""
+    values = np.asarray(seconds.to_numpy(zero_copy_only=False), dtype="float64")
+    if np.isnan(values).any():
+        raise DataError("a V1 row has no time")
+    return pa.array(np.rint(values * 1e6).astype("int64"), type=pa.int64()).cast(TIME_TYPE)
+
+
+def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
+    cols, names = [], []
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if name == "time":
+            col = _time_us(col)
+        elif pa.types.is_integer(col.type) or pa.types.is_null(col.type):
+            col = col.cast(pa.float64())
+        cols.append(col)
+        names.append(name)
+    return pa.RecordBatch.from_arrays(cols, names=names)
+
+
+def parse_csv_page(content: bytes) -> pa.RecordBatch | None:
+    """A V1 CSV page as a batch; None for an empty body (the end, in page mode)."""
+    if not content.strip():
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(content),
+            convert_options=pacsv.ConvertOptions(column_types={"time": pa.float64()}),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"V1 CSV does not parse: {exc}", transient=True) from None
+    if "time" not in table.column_names:
+        raise DataError(f"V1 CSV has no time column: {table.column_names}", transient=True)
+    return _table_to_batch(table)
+
+
+def parse_json_series(doc: Any) -> pa.RecordBatch:
+    """A V1 JSON time-series page (``{"result": {"time": [...], "x": [...]}}``) as a batch.
+
+    Accepts the columns directly in ``result`` or under ``result.data``.
+    """
+    result = doc.get("result") if isinstance(doc, dict) else None
+    if not isinstance(result, dict):
+        raise DataError("V1 JSON page has no result object", transient=True)
+    data = result.get("data") if isinstance(result.get("data"), dict) else result
+    columns = {k: v for k, v in data.items() if isinstance(v, list)}
+    if "time" not in columns:
+        raise DataError(f"V1 JSON result has no time array: {sorted(data)}", transient=True)
+    try:
+        table = pa.table({k: pa.array(v) for k, v in columns.items()})
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+        raise DataError(f"V1 JSON result does not form a table: {exc}", transient=True) from None
+    ordered = ["time"] + [c for c in table.column_names if c != "time"]
+    return _table_to_batch(table.select(ordered))
+
+
+class V1Client:
+    """Reads the V1 Stream API through a shared :class:`~rune_io.http.HttpClient`."""
+
+    def __init__(self, http: HttpClient, stream_url: str | None = None) -> None:
+        self.http = http
+        self.stream_url = stream_url or http.settings.stream_url
+
+    def url(self, resource: str, fmt: Format) -> str:
+        """``{stream_url}/v1/{resource}.{fmt}``."""
+        return urljoin(self.stream_url + "/", f"/v1/{resource}.{fmt}")
+
+    @staticmethod
+    def _paginator(fmt: Format, paging: Paging) -> Paginator:
+        if paging == "token":
+            return HeaderCursor(param="next_page_token")
+        if paging != "page":
+            raise ValueError(f"paging must be 'page' or 'token', got {paging!r}")
+        return PageUntilEmpty() if fmt == "csv" else PageNumber()
+
+    @staticmethod
+    def _params(
+        patient_id: str | None,
+        device_id: str,
+        start: TimeLike | None,
+        end: TimeLike | None,
+        page_size: int | None,
+        extra: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "patient_id": patient_id,  # may be None with a client key: inferred
+            "device_id": device_id,
+            "start_time": None if start is None else to_unix(start),
+            "end_time": None if end is None else to_unix(end),
+            "timestamp": "unix",
+            "page_size": page_size,
+        }
+        params.update(extra)
+        return params
+
+    def series(
+        self,
+        resource: str,
+        patient_id: str | None,
+        device_id: str,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        fmt: Format = "csv",
+        paging: Paging = "page",
+        page_size: int | None = None,
+        **params: Any,
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield one batch per page of a V1 time series (``accel``, ``heartrate``, ``lfp``...)."""
+        if fmt not in ("csv", "json"):
+            raise ValueError(f"fmt must be 'csv' or 'json', got {fmt!r}")
+        if "partition_size" in params:
+            raise ValueError("partition_size is not supported: it nests the arrays")
+        query = self._params(patient_id, device_id, start, end, page_size, params)
+        pager = self._paginator(fmt, paging)
+        where = f"/v1/{resource}.{fmt} device {device_id}"
+
+        def parse(resp: Response) -> Any:
+            try:
+                if fmt == "csv":
+                    return parse_csv_page(resp.content)
+                doc = resp.json()  # parsed once; PageNumber reads next_page from this dict
+                return {"next_page": doc.get("next_page"), "batch": parse_json_series(doc)}
+            except DataError as exc:
+                raise DataError(
+                    f"{where} page {pager.pages}: {exc}", transient=exc.transient
+                ) from None
+
+        for _resp, data in paginate(self.http, self.url(resource, fmt), query, pager, parse):
+            if data is None:  # empty CSV body
+                continue
+            yield data["batch"] if isinstance(data, dict) else data
+
+    def accel(
+        self,
+        patient_id: str | None,
+        device_id: str,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        expression: str = "accel",
+        fmt: Format = "csv",
+        paging: Paging = "page",
+        page_size: int | None = None,
+        **params: Any,
+    ) -> Iterator[pa.RecordBatch]:
+        """Accelerometry (``time,x,y,z`` in g) for ``[start, end)``, one batch per page."""
+        return self.series(
+            "accel", patient_id, device_id, start, end,
+            fmt=fmt, paging=paging, page_size=page_size, expression=expression, **params,
+        )  # fmt: skip
+
+    def heartrate(
+        self,
+        patient_id: str | None,
+        device_id: str,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        expression: str = "bpm",
+        fmt: Format = "csv",
+        paging: Paging = "page",
+        page_size: int | None = None,
+        **params: Any,
+    ) -> Iterator[pa.RecordBatch]:
+        """Heart rate (``time,bpm``) for ``[start, end)``, one batch per page."""
+        return self.series(
+            "heartrate", patient_id, device_id, start, end,
+            fmt=fmt, paging=paging, page_size=page_size, expression=expression, **params,
+        )  # fmt: skip
+
+    def events(
+        self,
+        patient_id: str | None,
+        device_id: str,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        event: str | None = None,
+        paging: Paging = "page",
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield V1 events (JSON objects); ``event`` selects a type prefix
+        (``device.medication``)."""
+        query = self._params(patient_id, device_id, start, end, page_size, {"event": event})
+        pager = self._paginator("json", paging)
+        for _resp, doc in paginate(
+            self.http, self.url("event", "json"), query, pager, lambda r: r.json()
+        ):
+            yield from _event_items(doc)
+
+
+def _event_items(doc: Any) -> list[dict[str, Any]]:
+    result = doc.get("result") if isinstance(doc, dict) else None
+    if isinstance(result, list):
+        return result
+    if isinstance(result, dict):
+        for key in ("events", "data", "items"):
+            if isinstance(result.get(key), list):
+                return result[key]
+        if result.get("cardinality") == 0 or not result:
+            return []
+    raise DataError(f"V1 event page has no list of events: {str(doc)[:200]}")

@@ -1,0 +1,134 @@
+"""V2 page parsing and paging against a scripted server (no emulator needed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from rune_io.arrow_schema import stream_schema
+from rune_io.client import RuneClient
+from rune_io.errors import DataError
+from rune_io.models import Dimension, StreamMeta, StreamType
+from rune_io.retry import RetryPolicy
+from rune_io.streams import CsvPageParser
+
+from .conftest import Reply, make_settings
+
+ST = StreamType(
+    "mixed",
+    "Mixed",
+    "",
+    (
+        Dimension("time", "timestamp"),
+        Dimension("value", "float"),
+        Dimension("count", "int"),
+        Dimension("state", "enum"),
+        Dimension("ok", "bool"),
+    ),
+)
+STREAM = StreamMeta("s#1/x", "p1", "d1", "alg", ST, (("category", "c"), ("measurement", "m")))
+T0 = datetime(2026, 10, 30, tzinfo=UTC)
+NS0 = int(T0.timestamp()) * 10**9
+HEADER = b"time,value,count,state,ok\n"
+
+
+def rows(start: int, n: int) -> bytes:
+    return b"".join(
+        f"{NS0 + (start + i) * 20_000_000},{(start + i) * 0.5},{start + i},s{i % 3},{'true' if i % 2 else 'false'}\n".encode()
+        for i in range(n)
+    )
+
+
+@pytest.fixture
+def client(server, fake_sleep):
+    policy = RetryPolicy(max_attempts=3, jitter=False)
+    with RuneClient(make_settings(server.url), policy=policy, sleep=fake_sleep) as c:
+        yield c
+
+
+def test_pages_become_typed_batches(server, client):
+    server.script(
+        Reply(200, HEADER + rows(0, 3), {"X-Rune-Next-Page-Token": "t1"}),
+        Reply(200, HEADER + rows(3, 2)),
+    )
+    batches = list(client.streams.read(STREAM, T0, T0 + timedelta(hours=1)))
+    assert [b.num_rows for b in batches] == [3, 2]
+    table = pa.Table.from_batches(batches)
+    assert table.schema == stream_schema(ST)
+    assert table.column("time")[4].as_py() == T0 + timedelta(milliseconds=80)
+    assert table.column("count").to_pylist() == [0, 1, 2, 3, 4]
+    assert table.column("ok").to_pylist() == [False, True, False, False, True]
+    first = server.seen[0].path
+    assert first.startswith("/v2/streams/s%231%2Fx?")
+    assert f"start_time_ns={NS0}" in first and "timestamp=unixns" in first and "format=csv" in first
+    assert "page_token=t1" in server.seen[1].path
+
+
+def test_header_only_page_is_an_empty_batch(server, client):
+    server.script(Reply(200, HEADER))
+    batches = list(client.streams.read(STREAM, T0, T0 + timedelta(hours=1)))
+    assert len(batches) == 1 and batches[0].num_rows == 0
+    assert batches[0].schema == stream_schema(ST)
+    assert client.streams.read_table(STREAM, T0, T0).num_rows == 0  # no request at all
+    assert len(server.seen) == 1
+
+
+def test_bad_page_retried_then_data_error_names_stream_window_page(server, client, fake_sleep):
+    bad = HEADER + b"12x,1,1,a,true\n"
+    server.script(
+        Reply(200, HEADER + rows(0, 2), {"X-Rune-Next-Page-Token": "t1"}),
+        Reply(200, bad),
+        Reply(200, bad),
+        Reply(200, bad),
+    )
+    with pytest.raises(DataError) as ei:
+        list(client.streams.read(STREAM, T0, T0 + timedelta(hours=1)))
+    msg = str(ei.value)
+    assert "stream s#1/x" in msg and "2026-10-30T00:00:00+00:00" in msg and "page 1" in msg
+    assert "does not parse" in msg and ei.value.transient
+    assert len(fake_sleep.waits) == 2
+
+
+def test_bad_page_recovers(server, client):
+    server.script(Reply(200, HEADER + b"oops\n"), Reply(200, HEADER + rows(0, 2)))
+    assert client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1)).num_rows == 2
+
+
+def test_truncated_page_is_refetched(server, client):
+    server.script(
+        Reply(200, HEADER + rows(0, 50), action="truncate"), Reply(200, HEADER + rows(0, 50))
+    )
+    assert client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1)).num_rows == 50
+
+
+def test_missing_column(server, client):
+    server.script(*[Reply(200, b"time,value\n1,2\n")] * 3)
+    with pytest.raises(DataError, match="lacks column"):
+        client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1))
+
+
+def test_extra_column_ignored():
+    p = CsvPageParser(stream_schema(ST))
+    b = p(b"time,value,count,state,ok,extra\n" + b"1000,1.5,1,a,true,9\n")
+    assert b.schema == stream_schema(ST) and b.num_rows == 1
+
+
+def test_sub_microsecond_times():
+    body = HEADER + f"{NS0 + 1},1,1,a,true\n".encode()
+    with pytest.raises(DataError, match="sub-microsecond"):
+        CsvPageParser(stream_schema(ST))(body)
+    b = CsvPageParser(stream_schema(ST), sub_us="truncate")(body)
+    assert b.column(0)[0].as_py() == T0
+
+
+def test_limit_is_sent_and_enforced(server, client):
+    server.script(Reply(200, HEADER + rows(0, 5), {"X-Rune-Next-Page-Token": "t1"}))
+    t = client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1), limit=3)
+    assert t.num_rows == 3 and "limit=3" in server.seen[0].path and len(server.seen) == 1
+
+
+def test_naive_time_rejected(client):
+    with pytest.raises(ValueError, match="naive"):
+        list(client.streams.read(STREAM, datetime(2026, 1, 1), T0))
