@@ -1,0 +1,205 @@
+"""The lake's storage: an fsspec filesystem plus a root, and atomic writes on it.
+
+Atomicity: every file is first written completely to a local staging file, then
+published in one step: ``os.replace`` into place on local disk (the staging directory is
+``<lake>/_staging``, on the same filesystem, outside every table), or one
+``put_file`` on object stores (s3fs: a single PUT, or a multipart upload that is only
+completed, hence visible, after its last part, and aborted on error). Writing straight
+into ``fs.open(path, "wb")`` would not do: fsspec's file ``__exit__`` *closes* (commits)
+the object even when the ``with`` body raised, publishing a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from rune_io.lake.errors import LakeError, LakeVersionError
+from rune_io.lake.layout import CATALOG_DIR, LAYOUT_VERSION, STAGING_DIR
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Lake:
+    """A lake: an fsspec filesystem and the root path on it (no protocol prefix)."""
+
+    url: str
+    fs: fsspec.AbstractFileSystem = field(repr=False, compare=False)
+    root: str
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def path(self, rel: str = "") -> str:
+        """Full filesystem path of ``rel`` (a path relative to the lake root)."""
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def rel(self, path: str) -> str:
+        """Path relative to the lake root of a full filesystem path."""
+        path = self.fs._strip_protocol(path)
+        prefix = self.root + "/"
+        if not path.startswith(prefix):
+            raise LakeError(f"path {path!r} is outside the lake root {self.root!r}")
+        return path[len(prefix) :]
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.exists(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self.fs.cat_file(self.path(rel))
+
+
+def _s3_options_from_env(options: dict[str, Any]) -> dict[str, Any]:
+    opts = dict(options)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if (
+        endpoint
+        and "endpoint_url" not in opts
+        and "endpoint_url" not in opts.get("client_kwargs", {})
+    ):
+        opts["endpoint_url"] = endpoint
+    # Listings must reflect other processes' writes (catalog repair, tests).
+    opts.setdefault("use_listings_cache", False)
+    return opts
+
+
+def open_lake(
+    url: str | os.PathLike[str],
+    storage_options: dict[str, Any] | None = None,
+    *,
+    create: bool = True,
+) -> Lake:
+    """Open (and by default create) the lake at ``url``: a local directory or any fsspec
+    URL such as ``s3://bucket/prefix``.
+
+    ``storage_options`` go to the filesystem (for s3fs: ``endpoint_url``, ``key``,
+    ``secret``, ...); for S3, ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` fill in a missing
+    endpoint and botocore reads credentials from the usual ``AWS_*`` variables.
+    Writes ``_catalog/_lake.json`` (layout version) on first use; raises
+    :class:`LakeVersionError` for a lake of a newer layout, :class:`LakeError` if
+    ``create`` is false and no lake exists there.
+    """
+    url = os.fspath(url)
+    protocol = fsspec.core.split_protocol(url)[0] or "file"
+    options = dict(storage_options or {})
+    if protocol in ("s3", "s3a"):
+        options = _s3_options_from_env(options)
+    fs, root = fsspec.core.url_to_fs(url, **options)
+    root = root.rstrip("/")
+    lake = Lake(url=url, fs=fs, root=root)
+    marker = lake.path(f"{CATALOG_DIR}/_lake.json")
+    try:
+        info = json.loads(fs.cat_file(marker))
+    except FileNotFoundError:
+        if not create:
+            raise LakeError(f"no lake at {url!r} (missing {CATALOG_DIR}/_lake.json)") from None
+        info = {
+            "format": "rune-lake",
+            "layout_version": LAYOUT_VERSION,
+            "lake_id": uuid.uuid4().hex,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        if lake.is_local:
+            fs.makedirs(root, exist_ok=True)
+        put_bytes(lake, f"{CATALOG_DIR}/_lake.json", json.dumps(info, indent=1).encode())
+    if int(info.get("layout_version", 0)) > LAYOUT_VERSION:
+        raise LakeVersionError(
+            f"lake {url!r} has layout version {info['layout_version']}, this rune_io reads "
+            f"up to {LAYOUT_VERSION}: upgrade rune-lake"
+        )
+    return lake
+
+
+@dataclass
+class Published:
+    """What :func:`atomic_file` published: the file's size and sha256."""
+
+    bytes: int = 0
+    checksum: str = ""
+
+
+def _staging_file(lake: Lake) -> str:
+    name = f"{uuid.uuid4().hex}.tmp"
+    if lake.is_local:
+        staging = lake.path(STAGING_DIR)
+        os.makedirs(staging, exist_ok=True)
+        return os.path.join(staging, name)
+    return os.path.join(tempfile.gettempdir(), f"rune-lake-{name}")
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+@contextmanager
+def atomic_file(lake: Lake, rel: str) -> Iterator[tuple[str, Published]]:
+    """Yield ``(local staging path, result)``; write the file there. On normal exit the
+    file is published at ``rel`` in one step and ``result`` holds its size and checksum;
+    on an exception nothing is published and the staging file is removed."""
+    tmp = _staging_file(lake)
+    result = Published()
+    try:
+        yield tmp, result
+        result.bytes = os.path.getsize(tmp)
+        result.checksum = _sha256_file(tmp)
+        final = lake.path(rel)
+        if lake.is_local:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
+        else:
+            lake.fs.put_file(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def put_bytes(lake: Lake, rel: str, data: bytes) -> None:
+    """Publish a small object atomically (local: temp + rename; remote: one PUT)."""
+    if lake.is_local:
+        with atomic_file(lake, rel) as (tmp, _):
+            with open(tmp, "wb") as f:
+                f.write(data)
+    else:
+        lake.fs.pipe_file(lake.path(rel), data)
+
+
+def remove(lake: Lake, rel: str) -> bool:
+    """Remove a file if it exists; returns whether it existed."""
+    try:
+        lake.fs.rm_file(lake.path(rel))
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def list_files(lake: Lake, rel_dir: str) -> dict[str, int]:
+    """``{relative path: size}`` of every file below ``rel_dir`` (empty if missing)."""
+    base = lake.path(rel_dir)
+    try:
+        found = lake.fs.find(base, detail=True)
+    except FileNotFoundError:
+        return {}
+    return {
+        lake.rel(p): int(info.get("size") or 0)
+        for p, info in found.items()
+        if info.get("type", "file") == "file"
+    }

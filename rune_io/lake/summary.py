@@ -1,0 +1,98 @@
+"""Plain-text summary of a lake's catalog, for ``rune-lake catalog --lake URL``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rune_io.lake.catalog import Catalog
+from rune_io.lake.storage import Lake
+
+
+def _fmt_time(t: datetime | None) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+
+def _fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _grid(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def render_summary(summary: dict[str, Any]) -> str:
+    """Render :meth:`Catalog.summary` output as aligned plain text."""
+    out = [f"lake {summary['lake']} (layout v{summary['layout_version']})", ""]
+    rows = [
+        [
+            t["table"],
+            str(t["files"]),
+            f"{t['rows']:,}",
+            str(t["streams"]),
+            str(t["patients"]),
+            _fmt_time(t["min_time"]),
+            _fmt_time(t["max_time"]),
+            _fmt_bytes(t["bytes"]),
+        ]
+        for t in summary["tables"]
+    ]
+    tot = summary["totals"]
+    rows.append(
+        ["total", str(tot["files"]), f"{tot['rows']:,}", "", "", "", "", _fmt_bytes(tot["bytes"])]
+    )
+    headers = ["table", "files", "rows", "streams", "patients", "from", "to", "bytes"]
+    out += _grid(headers, rows, right={1, 2, 3, 4, 7})
+    run = summary["last_run"]
+    out.append("")
+    if run:
+        stats = run.get("stats")
+        stats = json.loads(stats) if isinstance(stats, str) and stats else stats or {}
+        started = run.get("started_at")
+        out.append(
+            f"last run {run['run_id']}: {run.get('status') or '?'}, started "
+            f"{_fmt_time(started if isinstance(started, datetime) else None)}"
+            + (f", {json.dumps(stats, sort_keys=True)}" if stats else "")
+        )
+    else:
+        out.append("no runs recorded")
+    if summary["pending_objects"]:
+        out.append(f"{summary['pending_objects']} pending catalog objects (uncommitted run)")
+    marks = summary["watermarks"]
+    if marks:
+        out.append("")
+        out += _grid(
+            ["stream", "table", "patient", "device", "loaded up to"],
+            [
+                [
+                    m["stream_id"],
+                    m["table"],
+                    m["patient_id"],
+                    m["device_id"],
+                    _fmt_time(m["loaded_up_to"]),
+                ]
+                for m in marks
+            ],
+            right=set(),
+        )
+    return "\n".join(out) + "\n"
+
+
+def render_catalog_summary(lake: Lake) -> str:
+    """The text ``rune-lake catalog --lake URL`` prints for ``lake``."""
+    return render_summary(Catalog(lake).summary())

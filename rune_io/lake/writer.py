@@ -1,0 +1,369 @@
+"""Write one (stream, partition) file, or one patient's events partition, atomically.
+
+A stream's rows arrive as Arrow record batches (API pages) already sorted by time. The
+writer checks sortedness and the partition window per batch with numpy (cheap), buffers
+at most about one row group (``ROW_GROUP_ROWS``), adds the constant metadata columns as
+one-entry dictionary arrays (4 bytes a row while in memory, plain strings in the file),
+and streams row groups to a staging file that is published in one step
+(:func:`rune_io.lake.storage.atomic_file`). Only if a batch turns out unsorted does it
+fall back to buffering the whole partition and sorting it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rune_io.arrow_schema import stream_schema
+from rune_io.lake.catalog import FOOTER_KEY, Catalog, FileEntry, entry_from_footer
+from rune_io.lake.errors import LakeError, PartitionWindowError
+from rune_io.lake.layout import (
+    EVENTS_SCHEMA,
+    EVENTS_TABLE,
+    LAYOUT_VERSION,
+    META_COLUMNS,
+    Partition,
+    events_file_path,
+    lake_schema,
+    param_columns,
+    partition_for,
+    partition_of,
+    schema_fingerprint,
+    stream_file_path,
+    table_name,
+)
+from rune_io.lake.storage import Lake, atomic_file, remove
+from rune_io.models import Event, StreamMeta
+
+__all__ = ["FileEntry", "write_events", "write_stream_partition", "ROW_GROUP_ROWS"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Rows per Parquet row group (the last group of a file holds the remainder).
+ROW_GROUP_ROWS = 1 << 20
+
+
+def _parquet_options(schema: pa.Schema) -> dict:
+    """zstd, statistics, delta-encoded time, byte-stream-split floats, dictionary strings,
+    microsecond timestamps only (never INT96 or ns)."""
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    dict_cols = [f.name for f in schema if f.name != "time" and f.name not in floats]
+    encodings = {"time": "DELTA_BINARY_PACKED"} | {c: "BYTE_STREAM_SPLIT" for c in floats}
+    return dict(
+        compression="zstd",
+        compression_level=3,
+        write_statistics=True,
+        use_dictionary=dict_cols,
+        column_encoding=encodings,
+        use_deprecated_int96_timestamps=False,
+        coerce_timestamps="us",
+        allow_truncated_timestamps=False,
+        store_schema=False,  # metadata columns are dictionary in memory, strings on disk
+        sorting_columns=[pq.SortingColumn(0)],
+        write_page_index=True,
+    )
+
+
+def _micros(dt: datetime) -> int:
+    return (dt - _EPOCH) // timedelta(microseconds=1)
+
+
+def _from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class _PartitionSink:
+    """Accumulates batches of one partition and writes row groups to a local file."""
+
+    def __init__(
+        self,
+        path: str,
+        base: pa.Schema,
+        schema: pa.Schema,
+        constants: list[tuple[str, str]],
+        part: Partition,
+        where: str,
+    ):
+        self.path, self.base, self.part, self.where = path, base, part, where
+        self.constants = constants
+        self.schema = schema
+        dict_type = pa.dictionary(pa.int32(), pa.string())
+        const_names = {c for c, _ in constants}
+        self.write_schema = pa.schema(
+            [pa.field(f.name, dict_type) if f.name in const_names else f for f in schema]
+        )
+        self.options = _parquet_options(schema)
+        self.lo, self.hi = _micros(part.start), _micros(part.end)
+        self.buffer: list[pa.RecordBatch] = []
+        self.buffered = 0
+        self.rows = 0
+        self.min_us: int | None = None
+        self.max_us: int | None = None
+        self.last_us: int | None = None
+        self.sorted = True
+        self.writer: pq.ParquetWriter | None = None
+
+    # -- input ---------------------------------------------------------------------
+    def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if batch.schema.names != self.base.names:
+            if set(batch.schema.names) != set(self.base.names):
+                raise LakeError(
+                    f"{self.where}: batch columns {batch.schema.names} differ from the stream "
+                    f"type's {self.base.names}"
+                )
+            batch = batch.select(self.base.names)
+        if not batch.schema.equals(self.base):
+            try:
+                batch = batch.cast(self.base, safe=True)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise LakeError(
+                    f"{self.where}: batch schema {batch.schema} does not match {self.base}: {exc}"
+                ) from exc
+        return batch
+
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if isinstance(batch, pa.Table):
+            for b in batch.to_batches():
+                self.add(b)
+            return
+        if batch.num_rows == 0:
+            return
+        batch = self._conform(batch)
+        time = batch.column(0)
+        if time.null_count:
+            raise LakeError(f"{self.where}: {time.null_count} rows have a null time")
+        us = time.to_numpy(zero_copy_only=False).view("int64")
+        ordered = bool(np.all(us[1:] >= us[:-1]))
+        bmin, bmax = (int(us[0]), int(us[-1])) if ordered else (int(us.min()), int(us.max()))
+        if bmin < self.lo or bmax >= self.hi:
+            bad = bmin if bmin < self.lo else bmax
+            raise PartitionWindowError(
+                f"{self.where}: row at {_from_micros(bad).isoformat()} is outside partition "
+                f"{self.part.dirname} [{self.part.start.isoformat()}, {self.part.end.isoformat()})"
+            )
+        if self.sorted and (not ordered or (self.last_us is not None and bmin < self.last_us)):
+            self._go_unsorted()
+        self.last_us = int(us[-1])
+        self.min_us = bmin if self.min_us is None else min(self.min_us, bmin)
+        self.max_us = bmax if self.max_us is None else max(self.max_us, bmax)
+        self.buffer.append(batch)
+        self.buffered += batch.num_rows
+        self.rows += batch.num_rows
+        while self.sorted and self.buffered >= ROW_GROUP_ROWS:
+            self._flush_group()
+
+    # -- output --------------------------------------------------------------------
+    def _with_constants(self, table: pa.Table) -> pa.Table:
+        n = table.num_rows
+        zeros = pa.array(np.zeros(n, dtype=np.int32))
+        arrays = list(table.columns)
+        names = list(table.column_names)
+        for col, value in self.constants:
+            arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string())))
+            names.append(col)
+        return pa.Table.from_arrays(arrays, names=names).cast(self.write_schema)
+
+    def _write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.write_schema, **self.options)
+        self.writer.write_table(self._with_constants(table), row_group_size=ROW_GROUP_ROWS)
+
+    def _flush_group(self) -> None:
+        table = pa.Table.from_batches(self.buffer, schema=self.base)
+        head, rest = table.slice(0, ROW_GROUP_ROWS), table.slice(ROW_GROUP_ROWS)
+        self._write(head)
+        self.buffer = rest.combine_chunks().to_batches() if rest.num_rows else []
+        self.buffered = rest.num_rows
+
+    def _go_unsorted(self) -> None:
+        """Switch to buffering the whole partition: reload what was written already."""
+        self.sorted = False
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            written = pq.read_table(self.path, columns=self.base.names).cast(self.base)
+            self.buffer = written.to_batches() + self.buffer
+
+    def close(self, footer: dict) -> int:
+        """Write what is buffered (sorted by time if needed) and the footer; returns rows."""
+        if self.buffer:
+            table = pa.Table.from_batches(self.buffer, schema=self.base)
+            self.buffer = []
+            if not self.sorted:
+                table = table.sort_by([("time", "ascending")])  # stable: keeps page order
+            for start in range(0, table.num_rows, ROW_GROUP_ROWS):
+                self._write(table.slice(start, ROW_GROUP_ROWS))
+        if self.writer is not None:
+            self.writer.add_key_value_metadata({FOOTER_KEY: json.dumps(footer)})
+            self.writer.close()
+        return self.rows
+
+
+class _NothingWritten(Exception):
+    pass
+
+
+def _check_schema(lake: Lake, table: str, schema: pa.Schema) -> None:
+    Catalog(lake).register_schema(table, schema)
+
+
+def _record(lake: Lake, entry: FileEntry) -> None:
+    Catalog(lake).record_file(entry)
+
+
+def _remove_file(lake: Lake, rel: str, table: str, run_id: str) -> None:
+    if lake.exists(rel):
+        Catalog(lake).record_removal(rel, table, run_id)  # tombstone first, then delete
+        remove(lake, rel)
+
+
+def write_stream_partition(
+    lake: Lake,
+    stream: StreamMeta,
+    day: date | datetime,
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    *,
+    run_id: str,
+    replace_empty: bool = False,
+) -> FileEntry | None:
+    """Write ``stream``'s rows for the partition holding ``day`` as one Parquet file.
+
+    ``batches`` carry :func:`rune_io.arrow_schema.stream_schema` columns and must hold the
+    stream's rows for the *whole* partition window ``partition_for(stream, day)`` (a UTC
+    day, or a calendar month for monthly tables): the file at the partition's
+    deterministic path is replaced by exactly these rows. Rows outside the window raise
+    :class:`PartitionWindowError`; a column type change against the table's known schema
+    raises :class:`SchemaConflictError` before anything is written.
+
+    The file is published atomically, then its catalog entry is written (pending until
+    :meth:`Catalog.commit`). With no rows nothing is written and ``None`` returned; an
+    existing file for this partition is then removed only if ``replace_empty``.
+    """
+    table = table_name(stream)
+    part = partition_for(stream, day)
+    rel = stream_file_path(stream, part)
+    schema = lake_schema(stream)
+    where = f"stream {stream.id} -> {rel}"
+    _check_schema(lake, table, schema)
+    constants = list(
+        zip(
+            META_COLUMNS,
+            (stream.id, stream.patient_id, stream.device_id, stream.algorithm),
+            strict=True,
+        )
+    ) + param_columns(stream)
+    written_at = datetime.now(UTC)
+    footer = {
+        "layout_version": LAYOUT_VERSION,
+        "table": table,
+        "stream_id": stream.id,
+        "patient_id": stream.patient_id,
+        "device_id": stream.device_id,
+        "partition": part.dirname,
+        "partition_start": part.start.isoformat(),
+        "run_id": run_id,
+        "written_at": written_at.isoformat(),
+        "schema_fingerprint": schema_fingerprint(schema),
+    }
+    base = stream_schema(stream.stream_type)
+    try:
+        with atomic_file(lake, rel) as (tmp, published):
+            sink = _PartitionSink(tmp, base, schema, constants, part, where)
+            for batch in batches:
+                sink.add(batch)
+            if sink.rows == 0:
+                raise _NothingWritten
+            assert sink.min_us is not None and sink.max_us is not None
+            footer |= {
+                "rows": sink.rows,
+                "min_time": _from_micros(sink.min_us).isoformat(),
+                "max_time": _from_micros(sink.max_us).isoformat(),
+            }
+            sink.close(footer)
+    except _NothingWritten:
+        if replace_empty:
+            _remove_file(lake, rel, table, run_id)
+        return None
+    entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
+    _record(lake, entry)
+    return entry
+
+
+def events_table(patient_id: str, events: Iterable[Event]) -> pa.Table:
+    """Events as an Arrow table with :data:`EVENTS_SCHEMA`, sorted by time then id."""
+    evs = list(events)
+    for e in evs:
+        if e.start_time.tzinfo is None:
+            raise LakeError(f"event {e.id}: naive start_time; the lake speaks UTC")
+    cols = {
+        "time": [e.start_time for e in evs],
+        "end_time": [e.end_time for e in evs],
+        "event_id": [e.id for e in evs],
+        "patient_id": [e.patient_id or patient_id for e in evs],
+        "type": [e.type for e in evs],
+        "namespace": [e.namespace for e in evs],
+        "category": [e.category for e in evs],
+        "enum": [e.enum for e in evs],
+        "display_name": [e.display_name for e in evs],
+        "method": [e.method for e in evs],
+        "payload": [e.payload for e in evs],
+        "tags": [list(e.tags) for e in evs],
+    }
+    table = pa.Table.from_pydict(cols, schema=EVENTS_SCHEMA)
+    return table.sort_by([("time", "ascending"), ("event_id", "ascending")])
+
+
+def write_events(
+    lake: Lake,
+    patient_id: str,
+    month_or_day: date | datetime,
+    events: Iterable[Event],
+    *,
+    run_id: str,
+    replace_empty: bool = False,
+) -> FileEntry | None:
+    """Write a patient's events of the (monthly) partition holding ``month_or_day``.
+
+    ``events`` should be every event of the patient starting in that month; events whose
+    ``start_time`` lies outside the partition are skipped (the API returns events that
+    merely overlap a query window; they belong to their start's partition). Same
+    atomicity, catalog and ``replace_empty`` rules as :func:`write_stream_partition`.
+    """
+    part = partition_of(EVENTS_TABLE, month_or_day)
+    rel = events_file_path(patient_id, part)
+    _check_schema(lake, EVENTS_TABLE, EVENTS_SCHEMA)
+    inside = [e for e in events if part.contains(e.start_time)]
+    if not inside:
+        if replace_empty:
+            _remove_file(lake, rel, EVENTS_TABLE, run_id)
+        return None
+    table = events_table(patient_id, inside)
+    times = table.column("time")
+    written_at = datetime.now(UTC)
+    footer = {
+        "layout_version": LAYOUT_VERSION,
+        "table": EVENTS_TABLE,
+        "stream_id": "",
+        "patient_id": patient_id,
+        "device_id": "",
+        "partition": part.dirname,
+        "partition_start": part.start.isoformat(),
+        "run_id": run_id,
+        "written_at": written_at.isoformat(),
+        "schema_fingerprint": schema_fingerprint(EVENTS_SCHEMA),
+        "rows": table.num_rows,
+        "min_time": times[0].as_py().isoformat(),
+        "max_time": times[-1].as_py().isoformat(),
+    }
+    with atomic_file(lake, rel) as (tmp, published):
+        with pq.ParquetWriter(tmp, EVENTS_SCHEMA, **_parquet_options(EVENTS_SCHEMA)) as writer:
+            writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            writer.add_key_value_metadata({FOOTER_KEY: json.dumps(footer)})
+    entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
+    _record(lake, entry)
+    return entry
