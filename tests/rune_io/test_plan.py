@@ -1,0 +1,134 @@
+"""Incremental planning rules: which days a refresh or backfill fetches."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from rune_io.models import StreamMeta, StreamType
+from rune_io.plan import (
+    Window,
+    advance_watermark,
+    chunk_windows,
+    plan_backfill,
+    plan_refresh,
+)
+
+D0 = datetime(2026, 11, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
+US = timedelta(microseconds=1)
+
+
+def stream(min_t: datetime, max_t: datetime, sid: str = "s1") -> StreamMeta:
+    return StreamMeta(
+        id=sid,
+        patient_id="p",
+        device_id="d",
+        algorithm="a",
+        stream_type=StreamType(id="t", name="t"),
+        parameters=(("category", "c"), ("measurement", "m")),
+        min_time=min_t.timestamp(),
+        max_time=max_t.timestamp(),
+    )
+
+
+def days(ws: list[Window]) -> list[date]:
+    return [w.day for w in ws]
+
+
+def test_first_refresh_covers_all_data_day_by_day_last_day_partial():
+    s = stream(D0 + timedelta(hours=7), D0 + 2 * DAY + timedelta(hours=10))
+    ws = plan_refresh(s, None)
+    assert days(ws) == [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
+    assert ws[0].start == D0 and ws[0].complete
+    assert ws[-1].end == D0 + 2 * DAY + timedelta(hours=10) + US
+    assert not ws[-1].complete
+
+
+def test_second_refresh_with_no_new_data_fetches_nothing():
+    s = stream(D0, D0 + 2 * DAY + timedelta(hours=10))
+    first = plan_refresh(s, None)
+    wm = advance_watermark(None, s, first)
+    assert wm == first[-1].end
+    assert plan_refresh(s, wm) == []
+
+
+def test_refresh_after_clock_advance_refetches_only_the_partial_day_and_new_days():
+    s = stream(D0, D0 + 2 * DAY + timedelta(hours=10))
+    wm = advance_watermark(None, s, plan_refresh(s, None))
+    later = stream(D0, D0 + 4 * DAY + timedelta(hours=1))
+    ws = plan_refresh(later, wm)
+    assert days(ws) == [date(2026, 11, 3), date(2026, 11, 4), date(2026, 11, 5)]
+    assert ws[0].complete  # the formerly partial day is fetched whole now
+
+
+def test_lookback_refetches_complete_days_before_the_watermark():
+    s = stream(D0, D0 + 5 * DAY - timedelta(seconds=1))
+    wm = advance_watermark(None, s, plan_refresh(s, None))
+    assert plan_refresh(s, wm) == []
+    # the last (partial) day plus the two complete days before it
+    assert days(plan_refresh(s, wm, lookback_days=2)) == [
+        date(2026, 11, 3),
+        date(2026, 11, 4),
+        date(2026, 11, 5),
+    ]
+
+
+def test_since_bounds_the_first_load_and_until_caps_the_end():
+    s = stream(D0, D0 + 10 * DAY)
+    ws = plan_refresh(s, None, since=D0 + 7 * DAY + timedelta(hours=3), until=D0 + 9 * DAY)
+    assert days(ws) == [date(2026, 11, 8), date(2026, 11, 9)]
+
+
+def test_stream_without_data_plans_nothing():
+    s = StreamMeta("x", "p", "d", "a", StreamType("t", "t"))
+    assert plan_refresh(s, None) == []
+    assert plan_backfill(s, D0, D0 + DAY) == []
+
+
+def test_backfill_is_day_aligned_and_skips_existing_days_unless_overwrite():
+    s = stream(D0, D0 + 10 * DAY)
+    ws = plan_backfill(s, D0 + 2 * DAY + timedelta(hours=5), D0 + 4 * DAY + timedelta(hours=1))
+    assert days(ws) == [date(2026, 11, 3), date(2026, 11, 4), date(2026, 11, 5)]
+    assert all(w.complete for w in ws)
+    skipped = plan_backfill(s, D0 + 2 * DAY, D0 + 5 * DAY, existing_days=[date(2026, 11, 4)])
+    assert days(skipped) == [date(2026, 11, 3), date(2026, 11, 5)]
+    again = plan_backfill(
+        s, D0 + 2 * DAY, D0 + 5 * DAY, existing_days=[date(2026, 11, 4)], overwrite=True
+    )
+    assert len(again) == 3
+
+
+def test_watermark_stops_at_a_gap():
+    s = stream(D0, D0 + 5 * DAY)
+    ws = plan_refresh(s, None)
+    landed = [w for w in ws if w.day != date(2026, 11, 3)]
+    assert advance_watermark(None, s, landed) == D0 + 2 * DAY
+    # the next refresh resumes at the gap
+    assert days(plan_refresh(s, D0 + 2 * DAY))[0] == date(2026, 11, 3)
+
+
+def test_watermark_never_moves_back_and_ignores_detached_ranges():
+    s = stream(D0, D0 + 10 * DAY)
+    wm = D0 + 6 * DAY
+    early = plan_backfill(s, D0, D0 + 2 * DAY)
+    assert advance_watermark(wm, s, early) == wm
+    detached = plan_backfill(s, D0 + 8 * DAY, D0 + 9 * DAY)
+    assert advance_watermark(D0 + 3 * DAY, s, detached) == D0 + 3 * DAY
+    assert advance_watermark(None, s, detached) is None
+
+
+def test_chunks_group_consecutive_windows_per_stream():
+    a = stream(D0, D0 + 10 * DAY, "a")
+    b = stream(D0, D0 + 3 * DAY, "b")
+    chunks = chunk_windows(plan_refresh(a, None) + plan_refresh(b, None), max_days=4)
+    assert [(c.stream_id, len(c.windows)) for c in chunks] == [
+        ("a", 4),
+        ("a", 4),
+        ("a", 3),
+        ("b", 4),
+    ]
+    assert chunks[1].start == D0 + 4 * DAY
+    with pytest.raises(ValueError, match="at least 1 day"):
+        chunk_windows([], 0)
