@@ -181,3 +181,54 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, DataError):
         return exc.transient
     return False
+
+
+# -- the Parquet lake (rune_io.lake) ------------------------------------------------------
+
+
+class LakeError(RuneIOError):
+    """Base class of the errors ``rune_io.lake`` raises on purpose."""
+
+
+class LakeVersionError(LakeError):
+    """The lake at a URL was written by a newer, incompatible layout version."""
+
+
+class PartitionWindowError(LakeError):
+    """Rows handed to a partition writer lie outside that partition's time window."""
+
+
+class SchemaConflictError(LakeError):
+    """A column of a lake table changed type; the lake refuses to mix both in one table.
+
+    Attributes:
+        table, column: where the conflict is.
+        old_type, new_type: the type in the lake and in the new data (Arrow names).
+    """
+
+    def __init__(
+        self, table: str, column: str, old_type: str, new_type: str, *, where: str = ""
+    ) -> None:
+        self.table = table
+        self.column = column
+        self.old_type = old_type
+        self.new_type = new_type
+        self.where = where
+        super().__init__(
+            f"schema conflict in table {table!r}: column {column!r} is {old_type} in the lake "
+            f"but {new_type} in the new data{f' ({where})' if where else ''} - new nullable "
+            "columns are accepted, a type change is not: give the new type its own column "
+            "(a new dimension name) or migrate the table"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _schema_conflict,
+            (self.table, self.column, self.old_type, self.new_type, self.where),
+        )
+
+
+def _schema_conflict(
+    table: str, column: str, old_type: str, new_type: str, where: str
+) -> SchemaConflictError:
+    return SchemaConflictError(table, column, old_type, new_type, where=where)
