@@ -1,37 +1,62 @@
-"""Planning: which (stream, day) windows a run fetches, and how they are grouped.
+"""Planning: which (stream, partition) windows a run fetches, and how they are grouped.
 
 Plain functions over :class:`~rune_io.models.StreamMeta` and watermarks; no I/O, so the
 incremental rules are tested directly:
 
-- A window is one UTC day ``[D, D+1)`` of one stream, clipped to the stream's data
-  (``maxTime``) and to the run's bounds. One window is one lake partition file.
+- A window is one lake partition of one stream (a UTC day, or a UTC month for low-rate
+  tables: the ``partitioning`` argument says which), clipped to the stream's data
+  (``maxTime``) and to the run's bounds. One window is one lake file, always rewritten
+  whole.
 - A stream's *watermark* is the exclusive end of what is loaded, contiguously from its
-  first data. A refresh starts at the UTC midnight at or before the watermark, so a day
-  that was loaded only partly (the last one) is fetched again in full and its file is
-  replaced, while complete days are not fetched again.
-- ``lookback_days`` re-fetches that many complete days before the watermark's day, for
-  data that arrives late.
+  first data. A refresh starts at the start of the partition holding the watermark, so
+  a partition that was loaded only partly (the last one) is fetched again in full and
+  its file is replaced, while complete partitions are not fetched again.
+- ``lookback_days`` moves that start back by as many days (to the start of the
+  partition holding that instant), for data that arrives late.
 - A stream whose ``maxTime`` has not moved past its watermark is skipped entirely
   (unless a lookback asks for a re-read).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from rune_io.models import StreamMeta
-from rune_io.windows import TimeLike, day_windows, to_utc
+from rune_io.windows import TimeLike, to_utc
 
 _DAY = timedelta(days=1)
 _US = timedelta(microseconds=1)
+
+#: ``partitioning(stream, t) -> (start, end)``: the lake partition of ``stream`` holding ``t``.
+Partitioning = Callable[[StreamMeta, datetime], tuple[datetime, datetime]]
 
 
 def floor_day(t: datetime) -> datetime:
     """UTC midnight at or before ``t``."""
     t = to_utc(t)
     return datetime(t.year, t.month, t.day, tzinfo=UTC)
+
+
+def daily(stream: StreamMeta, t: datetime) -> tuple[datetime, datetime]:
+    """Default partitioning: the UTC day holding ``t``."""
+    start = floor_day(t)
+    return start, start + _DAY
+
+
+def split(
+    stream: StreamMeta, start: datetime, end: datetime, partitioning: Partitioning = daily
+) -> list[Window]:
+    """``[start, end)`` cut at partition boundaries (``start`` need not be aligned)."""
+    out: list[Window] = []
+    cur = start
+    while cur < end:
+        p_end = partitioning(stream, cur)[1]
+        nxt = min(p_end, end)
+        out.append(Window(stream.id, cur, nxt, complete=(nxt == p_end)))
+        cur = nxt
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,15 +66,12 @@ class Window:
     stream_id: str
     start: datetime
     end: datetime
+    complete: bool = True  # spans its whole partition (False: cut short by maxTime)
 
     @property
     def day(self) -> date:
+        """The UTC date the window starts on: names its partition."""
         return self.start.date()
-
-    @property
-    def complete(self) -> bool:
-        """True when the window spans the whole UTC day."""
-        return self.start == floor_day(self.start) and self.end == floor_day(self.start) + _DAY
 
     def __str__(self) -> str:
         return f"{self.stream_id}@{self.start.isoformat()}..{self.end.isoformat()}"
@@ -89,6 +111,7 @@ def plan_refresh(
     lookback_days: int = 0,
     since: TimeLike | None = None,
     until: TimeLike | None = None,
+    partitioning: Partitioning = daily,
 ) -> list[Window]:
     """Windows an incremental refresh fetches for one stream.
 
@@ -104,16 +127,16 @@ def plan_refresh(
     if until is not None:
         hi = min(hi, to_utc(until))
     if watermark is None:
-        start = floor_day(max(lo, to_utc(since)) if since is not None else lo)
+        start = max(lo, to_utc(since)) if since is not None else lo
     else:
         watermark = to_utc(watermark)
         if hi <= watermark and lookback_days == 0:
             return []
-        start = floor_day(watermark) - lookback_days * _DAY
+        start = min(watermark, hi - _US) - lookback_days * _DAY
         if since is not None:
-            start = max(start, floor_day(to_utc(since)))
-    start = max(start, floor_day(lo))
-    return [Window(stream.id, s, e) for s, e in day_windows(start, hi)]
+            start = max(start, to_utc(since))
+    start = max(start, lo)
+    return split(stream, partitioning(stream, start)[0], hi, partitioning)
 
 
 def plan_backfill(
@@ -121,25 +144,27 @@ def plan_backfill(
     start: TimeLike,
     end: TimeLike,
     *,
-    existing_days: Iterable[date] = (),
+    existing: Iterable[datetime] = (),
     overwrite: bool = False,
+    partitioning: Partitioning = daily,
 ) -> list[Window]:
     """Windows a backfill of ``[start, end)`` fetches for one stream.
 
-    Day-aligned: the days touched by ``[start, end)`` are fetched whole (a partition
-    file is always a whole day, or the day up to ``maxTime``). Without ``overwrite``,
-    days already in the lake (``existing_days``) are skipped.
+    Partition-aligned: every partition touched by ``[start, end)`` is fetched whole (a
+    file always holds its whole partition, up to ``maxTime``). Without ``overwrite``,
+    partitions already in the lake (``existing``: their start instants) are skipped.
     """
     bounds = data_bounds(stream)
     if bounds is None:
         return []
     lo, hi = bounds
-    s = max(floor_day(to_utc(start)), floor_day(lo))
-    e = min(to_utc(end), hi)
-    if e > floor_day(e):
-        e = min(floor_day(e) + _DAY, hi)
-    skip = set() if overwrite else set(existing_days)
-    return [Window(stream.id, a, b) for a, b in day_windows(s, e) if a.date() not in skip]
+    s, e = max(to_utc(start), lo), min(to_utc(end), hi)
+    if s >= e:
+        return []
+    s = partitioning(stream, s)[0]
+    e = min(partitioning(stream, e - _US)[1], hi)
+    skip = set() if overwrite else {to_utc(t) for t in existing}
+    return [w for w in split(stream, s, e, partitioning) if w.start not in skip]
 
 
 def chunk_windows(windows: Sequence[Window], max_days: int) -> list[Chunk]:
@@ -165,21 +190,21 @@ def advance_watermark(
     """New watermark after ``landed`` windows succeeded (they need not be sorted).
 
     The watermark only moves over a contiguous run of landed windows that starts at or
-    before it (or at the stream's first data day when there is none): a gap, such as a
-    failed day, stops it, so the next refresh fetches from the gap.
+    before it (with no watermark yet: at the first landed window, which for a refresh is
+    where the stream's data, or the run's ``since``, begins). A gap, such as a failed
+    day, stops it, so the next refresh fetches from the gap. Callers decide whether a
+    run may start a watermark: a backfill of a detached range must not.
     """
     bounds = data_bounds(stream)
     if bounds is None or not landed:
         return current
-    mark = current if current is not None else floor_day(bounds[0])
+    mark = current if current is not None else min(w.start for w in landed)
     for w in sorted(landed, key=lambda w: w.start):
         if w.start > mark:
             break
         mark = max(mark, w.end)
     if current is not None and mark <= current:
         return current
-    if current is None and mark == floor_day(bounds[0]):
-        return None
     return mark
 
 

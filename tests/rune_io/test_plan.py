@@ -92,11 +92,9 @@ def test_backfill_is_day_aligned_and_skips_existing_days_unless_overwrite():
     ws = plan_backfill(s, D0 + 2 * DAY + timedelta(hours=5), D0 + 4 * DAY + timedelta(hours=1))
     assert days(ws) == [date(2026, 11, 3), date(2026, 11, 4), date(2026, 11, 5)]
     assert all(w.complete for w in ws)
-    skipped = plan_backfill(s, D0 + 2 * DAY, D0 + 5 * DAY, existing_days=[date(2026, 11, 4)])
+    skipped = plan_backfill(s, D0 + 2 * DAY, D0 + 5 * DAY, existing=[D0 + 3 * DAY])
     assert days(skipped) == [date(2026, 11, 3), date(2026, 11, 5)]
-    again = plan_backfill(
-        s, D0 + 2 * DAY, D0 + 5 * DAY, existing_days=[date(2026, 11, 4)], overwrite=True
-    )
+    again = plan_backfill(s, D0 + 2 * DAY, D0 + 5 * DAY, existing=[D0 + 3 * DAY], overwrite=True)
     assert len(again) == 3
 
 
@@ -116,7 +114,6 @@ def test_watermark_never_moves_back_and_ignores_detached_ranges():
     assert advance_watermark(wm, s, early) == wm
     detached = plan_backfill(s, D0 + 8 * DAY, D0 + 9 * DAY)
     assert advance_watermark(D0 + 3 * DAY, s, detached) == D0 + 3 * DAY
-    assert advance_watermark(None, s, detached) is None
 
 
 def test_chunks_group_consecutive_windows_per_stream():
@@ -132,3 +129,29 @@ def test_chunks_group_consecutive_windows_per_stream():
     assert chunks[1].start == D0 + 4 * DAY
     with pytest.raises(ValueError, match="at least 1 day"):
         chunk_windows([], 0)
+
+
+def monthly(stream, t):
+    start = datetime(t.year, t.month, 1, tzinfo=UTC)
+    end = datetime(t.year + (t.month == 12), t.month % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def test_monthly_partitions_refetch_the_open_month_whole():
+    s = stream(datetime(2026, 9, 20, tzinfo=UTC), datetime(2026, 11, 3, 12, tzinfo=UTC))
+    ws = plan_refresh(s, None, partitioning=monthly)
+    assert [(w.start.month, w.complete) for w in ws] == [(9, True), (10, True), (11, False)]
+    assert ws[0].start == datetime(2026, 9, 1, tzinfo=UTC)
+    wm = advance_watermark(None, s, ws)
+    later = stream(datetime(2026, 9, 20, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC))
+    again = plan_refresh(later, wm, partitioning=monthly)
+    assert [(w.start, w.complete) for w in again] == [(datetime(2026, 11, 1, tzinfo=UTC), False)]
+    back = plan_backfill(
+        later,
+        datetime(2026, 10, 10, tzinfo=UTC),
+        datetime(2026, 10, 11, tzinfo=UTC),
+        partitioning=monthly,
+    )
+    assert [(w.start, w.end) for w in back] == [
+        (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
+    ]
