@@ -1,0 +1,389 @@
+"""Resolvers for :mod:`.graphql_schema`, over the synthetic cohort.
+
+Nodes are plain dicts; a field with arguments is a callable ``(info, **args)``, which
+graphql-core's default resolver calls. Every list is cursor-paginated; the last page
+has a null ``endCursor``. Project/cohort patient lists are always a single page
+(``codeNameEndCursor: null``) because the SDK re-sends the first-page cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
+
+from rune_io.models import Device, Event, Org, Patient, Project, StreamType
+
+from .auth import Principal
+from .cohort import StreamSpec
+from .state import EmulatorState
+
+MAX_EVENT_SPAN_S = 90 * 86_400
+MAX_STREAM_IDS = 100
+
+
+def _ctx(info: GraphQLResolveInfo) -> tuple[EmulatorState, Principal]:
+    return info.context["state"], info.context["principal"]
+
+
+def _page(items: list, cursor: str | None, size: int) -> tuple[list, dict]:
+    start = 0
+    if cursor:
+        try:
+            start = int(base64.b64decode(cursor).decode().split(":", 1)[1])
+        except (ValueError, IndexError):
+            raise GraphQLError(f"invalid cursor {cursor!r}") from None
+    end = start + size
+    nxt = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
+    return items[start:end], {"endCursor": nxt, "codeNameEndCursor": None}
+
+
+def _norm_patient(pid: str | None) -> str | None:
+    if pid and pid.startswith("patient-"):
+        pid = pid[len("patient-") :]
+    return pid
+
+
+# -- nodes ---------------------------------------------------------------------
+def org_node(state: EmulatorState, org: Org) -> dict:
+    def patient_access_list(info, cursor=None):
+        pids = state.cohort.org_patients[org.id]
+        items, page = _page(pids, cursor, state.config.graph_page_size)
+        return {
+            "patientAccess": [access_node(state, pid, org.id) for pid in items],
+            "pageInfo": page,
+        }
+
+    def project_list(info, cursor=None):
+        projects = [p for p in state.cohort.projects if p.org_id == org.id]
+        items, page = _page(projects, cursor, state.config.graph_page_size)
+        return {"projects": [project_node(state, p) for p in items], "pageInfo": page}
+
+    return {
+        "id": org.id,
+        "displayName": org.name,
+        "created": org.created_at,
+        "orgTags": list(org.tags),
+        "patientAccessList": patient_access_list,
+        "projectList": project_list,
+    }
+
+
+def access_node(state: EmulatorState, pid: str, org_id: str) -> dict:
+    org = state.cohort.org(org_id)
+    patient = state.cohort.patient(pid)
+    return {
+        "patient": lambda info: patient_node(state, patient),
+        "org": lambda info: org_node(state, org),
+        "startTime": patient.created_at,
+        "endTime": None,
+    }
+
+
+def device_node(d: Device) -> dict:
+    return {
+        "id": f"patient-{d.patient_id},device-{d.id}",
+        "deviceShortId": d.id,
+        "alias": d.alias,
+        "createdAt": d.created_at,
+        "updatedAt": d.created_at,
+        "disabled": d.disabled,
+        "disabledAt": None,
+        "deviceType": {"id": d.device_type_id, "displayName": d.alias},
+    }
+
+
+def event_node(e: Event) -> dict:
+    start = e.start_time.timestamp()
+    end = e.end_time.timestamp() if e.end_time else None
+    return {
+        "id": e.id,
+        "displayName": e.display_name,
+        "customDetail": None,
+        "duration": {"startTime": start, "endTime": end, "endTimeMax": None},
+        "payload": e.payload,
+        "classification": {"namespace": e.namespace, "category": e.category, "enum": e.enum},
+        "tags": [{"name": t} for t in e.tags],
+        "method": e.method,
+        "createdAt": start + 60,
+        "updatedAt": start + 60,
+    }
+
+
+def _filter_match(e: Event, f: dict) -> bool:
+    for key in ("namespace", "category", "enum"):
+        want = f.get(key)
+        if want not in (None, "", "*") and getattr(e, key) != want:
+            return False
+    return True
+
+
+def patient_node(state: EmulatorState, p: Patient) -> dict:
+    def device_list(info, cursor=None):
+        items, page = _page(list(p.devices), cursor, state.config.device_page_size)
+        return {"devices": [device_node(d) for d in items], "pageInfo": page}
+
+    def event_list(info, startTime, endTime, cursor=None, includeFilters=None):
+        if endTime - startTime > MAX_EVENT_SPAN_S:
+            raise GraphQLError("eventList may span at most 90 days")
+        events = [
+            e
+            for e in state.cohort.events(p.id)
+            if startTime <= e.start_time.timestamp() < endTime
+            and (not includeFilters or any(_filter_match(e, f) for f in includeFilters))
+        ]
+        items, page = _page(events, cursor, state.config.graph_page_size)
+        return {"events": [event_node(e) for e in items], "pageInfo": page}
+
+    def patient_access_list(info, cursor=None):
+        orgs = state.cohort.patient_orgs(p.id)
+        items, page = _page(orgs, cursor, state.config.graph_page_size)
+        return {"patientAccess": [access_node(state, p.id, o) for o in items], "pageInfo": page}
+
+    return {
+        "id": p.id,
+        "codeName": p.code_name,
+        "createdAt": p.created_at,
+        "deviceList": device_list,
+        "eventList": event_list,
+        "patientAccessList": patient_access_list,
+    }
+
+
+def stream_type_node(st: StreamType) -> dict:
+    return {
+        "id": st.id,
+        "name": st.name,
+        "description": st.description,
+        "shape": {
+            "dimensions": [
+                {
+                    "identifier": d.identifier,
+                    "dataType": d.data_type,
+                    "quantityName": d.quantity_name,
+                    "quantityAbbrev": d.quantity_abbrev,
+                    "unitName": d.unit_name,
+                    "unitAbbrev": d.unit_abbrev,
+                }
+                for d in st.dimensions
+            ]
+        },
+    }
+
+
+def stream_node(state: EmulatorState, spec: StreamSpec) -> dict:
+    m = state.cohort.stream_meta(spec)
+    return {
+        "id": m.id,
+        "createdAt": m.created_at,
+        "algorithm": m.algorithm,
+        "deviceId": f"patient-{m.patient_id},device-{m.device_id}",
+        "patientId": m.patient_id,
+        "minTime": m.min_time,
+        "maxTime": m.max_time,
+        "parameters": [{"key": k, "value": v} for k, v in m.parameters],
+        "streamType": stream_type_node(m.stream_type),
+    }
+
+
+def _patient_people(state: EmulatorState, project_org: str, pids: list[str]) -> dict:
+    rows = []
+    for pid in pids:
+        p = state.cohort.patient(pid)
+        rows.append(
+            {
+                "patient": patient_node(state, p),
+                "codeName": p.code_name,
+                "createdAt": p.created_at,
+                "updatedAt": p.created_at,
+                "createdBy": state.cohort.user_id,
+                "updatedBy": state.cohort.user_id,
+            }
+        )
+    page = {"endCursor": None, "codeNameEndCursor": None}
+    return {"projectPatients": rows, "cohortPatients": rows, "pageInfo": page}
+
+
+def cohort_node(state: EmulatorState, c, org_id: str) -> dict:
+    created = state.cohort.data_start.timestamp() - 20 * 86_400
+    return {
+        "id": c.id,
+        "title": c.title,
+        "description": c.description,
+        "organizationId": org_id,
+        "createdAt": created,
+        "updatedAt": created,
+        "createdBy": state.cohort.user_id,
+        "updatedBy": state.cohort.user_id,
+        "cohortPatientList": lambda info, **_: _patient_people(
+            state, org_id, state.cohort.cohort_patients[c.id]
+        ),
+    }
+
+
+def project_node(state: EmulatorState, p: Project) -> dict:
+    created = state.cohort.data_start.timestamp() - 25 * 86_400
+    return {
+        "id": p.id,
+        "title": p.title,
+        "status": p.status,
+        "description": p.description,
+        "type": "research",
+        "organizationId": p.org_id,
+        "createdAt": created,
+        "updatedAt": created,
+        "startedAt": created + 86_400,
+        "createdBy": state.cohort.user_id,
+        "updatedBy": state.cohort.user_id,
+        "cohortList": {
+            "cohorts": [cohort_node(state, c, p.org_id) for c in p.cohorts],
+            "pageInfo": {"endCursor": None},
+        },
+        "projectPatientList": lambda info, **_: _patient_people(
+            state, p.org_id, state.cohort.project_patients(p)
+        ),
+    }
+
+
+def user_node(state: EmulatorState) -> dict:
+    c = state.cohort
+
+    def membership_list(info, cursor=None):
+        items, page = _page(c.orgs, cursor, 1)  # one org a page: exercises paging
+        return {"memberships": [{"org": org_node(state, o)} for o in items], "pageInfo": page}
+
+    return {
+        "id": c.user_id,
+        "displayName": c.user_name,
+        "email": c.user_email,
+        "created": c.data_start.timestamp() - 500 * 86_400,
+        "defaultMembership": {"org": org_node(state, c.org(c.active_org_id))},
+        "membershipList": membership_list,
+    }
+
+
+# -- roots -----------------------------------------------------------------------
+def _require_user(principal: Principal) -> None:
+    if principal.is_client:
+        raise GraphQLError("forbidden: this query needs a user access token")
+
+
+def r_user(_, info):
+    state, principal = _ctx(info)
+    _require_user(principal)
+    return user_node(state)
+
+
+def r_org(_, info):
+    state, principal = _ctx(info)
+    _require_user(principal)
+    return org_node(state, state.cohort.org(state.cohort.active_org_id))
+
+
+def r_patient(_, info, id):
+    state, principal = _ctx(info)
+    pid = _norm_patient(id)
+    if pid not in state.visible_patients(principal):
+        raise GraphQLError(f"patient not found: {id}")
+    return patient_node(state, state.cohort.patient(pid))
+
+
+def r_stream_list(_, info, filters=None, cursor=None):
+    state, principal = _ctx(info)
+    f = filters or {}
+    visible = set(state.visible_patients(principal))
+    pid = _norm_patient(f.get("patientId"))
+    if pid and pid not in visible:
+        raise GraphQLError(f"patient not found: {pid}")
+    dev = f.get("deviceId")
+    if dev:
+        parts = dict(p.split("-", 1) for p in dev.split(",") if "-" in p)
+        dev_pid, dev = parts.get("patient"), parts.get("device", dev)
+        if dev_pid and pid and dev_pid != pid:
+            return {"streams": [], "pageInfo": {"endCursor": None}}
+    params = [(p["key"], p.get("value")) for p in (f.get("parameters") or [])]
+    out = []
+    for spec in state.cohort.specs.values():
+        m = spec.meta
+        if m.patient_id not in visible or (pid and m.patient_id != pid):
+            continue
+        if dev and m.device_id != dev:
+            continue
+        if f.get("streamTypeId") and m.stream_type.id != f["streamTypeId"]:
+            continue
+        if f.get("algorithm") and m.algorithm != f["algorithm"]:
+            continue
+        if any(m.params.get(k) != v for k, v in params):
+            continue
+        out.append(spec)
+    items, page = _page(out, cursor, state.config.graph_page_size)
+    return {"streams": [stream_node(state, s) for s in items], "pageInfo": page}
+
+
+def r_stream_list_by_ids(_, info, streamIds=None):
+    state, principal = _ctx(info)
+    ids = streamIds or []
+    if len(ids) > MAX_STREAM_IDS:
+        raise GraphQLError(f"at most {MAX_STREAM_IDS} stream ids per call")
+    visible = set(state.visible_patients(principal))
+    specs = [state.cohort.specs.get(i) for i in ids]
+    specs = [s for s in specs if s is not None and s.meta.patient_id in visible]
+    return {"streams": [stream_node(state, s) for s in specs], "pageInfo": {"endCursor": None}}
+
+
+def r_stream_type_list(_, info, cursor=None):
+    state, _p = _ctx(info)
+    items, page = _page(state.cohort.stream_types, cursor, 50)
+    return {"streamTypes": [stream_type_node(t) for t in items], "pageInfo": page}
+
+
+def r_project(_, info, id=None):
+    state, principal = _ctx(info)
+    _require_user(principal)
+    p = state.cohort.project(id or "")
+    if p is None:
+        raise GraphQLError(f"project not found: {id}")
+    return project_node(state, p)
+
+
+def r_cohort(_, info, id=None):
+    state, principal = _ctx(info)
+    _require_user(principal)
+    for p in state.cohort.projects:
+        for c in p.cohorts:
+            if c.id == id:
+                return cohort_node(state, c, p.org_id)
+    raise GraphQLError(f"cohort not found: {id}")
+
+
+def r_update_default_membership(_, info, input):
+    state, principal = _ctx(info)
+    _require_user(principal)
+    org = state.cohort.org(input["orgId"])
+    if org is None:
+        raise GraphQLError(f"not a member of org {input['orgId']}")
+    state.cohort.active_org_id = org.id
+    return {"user": user_node(state)}
+
+
+def attach(schema: GraphQLSchema) -> GraphQLSchema:
+    """Set the root resolvers on a schema built by :func:`.graphql_schema.build`."""
+    roots: dict[str, dict[str, Any]] = {
+        "Query": {
+            "user": r_user,
+            "org": r_org,
+            "patient": r_patient,
+            "streamList": r_stream_list,
+            "streamListByIds": r_stream_list_by_ids,
+            "streamTypeList": r_stream_type_list,
+            "project": r_project,
+            "cohort": r_cohort,
+        },
+        "Mutation": {"updateDefaultMembership": r_update_default_membership},
+    }
+    for type_name, fields in roots.items():
+        gtype = schema.type_map[type_name]
+        for name, fn in fields.items():
+            gtype.fields[name].resolve = fn
+    return schema

@@ -1,0 +1,121 @@
+"""Run the emulator: in-process on a free port (:func:`running_emulator`) or forever."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import pyarrow as pa
+import uvicorn
+
+from rune_io.models import StreamMeta
+
+from .app import create_app
+from .cohort import SyntheticCohort
+from .config import ChaosConfig, EmulatorConfig
+from .state import EmulatorState, RequestStats
+
+
+class _QuietAborts(logging.Filter):
+    """Chaos resets/truncations end responses early on purpose: don't log them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+logging.getLogger("uvicorn.error").addFilter(_QuietAborts())
+
+
+class Emulator:
+    """A configured emulator: state plus (once started) a URL."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.state = EmulatorState(self.config)
+        self.app = create_app(self.state)
+        self.url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- ground truth & knobs ----------------------------------------------------
+    @property
+    def cohort(self) -> SyntheticCohort:
+        return self.state.cohort
+
+    @property
+    def stats(self) -> RequestStats:
+        return self.state.stats
+
+    @property
+    def streams(self) -> list[StreamMeta]:
+        return self.cohort.streams
+
+    def expected_table(
+        self, stream_id: str, start: datetime | float, end: datetime | float
+    ) -> pa.Table:
+        """Exactly the rows V2 serves for ``[start, end)`` at the current clock."""
+        return self.state.store.expected_table(self.cohort.specs[stream_id], start, end)
+
+    def set_now(self, now: datetime) -> None:
+        """Move the clock; data at or after ``now`` is never served."""
+        self.state.set_now(now)
+
+    def set_chaos(self, chaos: ChaosConfig | None) -> None:
+        self.state.set_chaos(chaos)
+
+    def set_fault(self, stream_id: str, kind: str | None) -> None:
+        """Deterministic fault for one stream (see ``state.FAULT_KINDS``); None clears."""
+        self.state.set_fault(stream_id, kind)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> str:
+        """Serve in a daemon thread; returns the base URL once the server accepts."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]
+        cfg = uvicorn.Config(
+            self.app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(cfg)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True, name="rune-emulator"
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("emulator failed to start")
+            time.sleep(0.01)
+        self.url = f"http://{host}:{port}"
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+
+@contextlib.contextmanager
+def running_emulator(
+    config: EmulatorConfig | None = None, host: str = "127.0.0.1"
+) -> Iterator[Emulator]:
+    """An emulator serving on a free port of ``host`` for the duration of the block."""
+    emu = Emulator(config)
+    emu.start(host=host)
+    try:
+        yield emu
+    finally:
+        emu.stop()

@@ -1,0 +1,233 @@
+"""V2 stream data over real HTTP: formats, windows, paging, limit, timestamps, enums."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+from .conftest import USER_HEADERS, busy_day, stream_of
+
+DAY = 86_400
+
+
+def fetch_all(http, emu, stream_id, params, headers=USER_HEADERS):
+    """Follow X-Rune-Next-Page-Token; returns the list of responses."""
+    params = dict(params)
+    pages = []
+    while True:
+        r = http.get(f"{emu.url}/v2/streams/{stream_id}", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        pages.append(r)
+        token = r.headers.get("X-Rune-Next-Page-Token")
+        if not token:
+            return pages
+        params["page_token"] = token
+
+
+def read_csv(text: str) -> pa.Table:
+    opts = pcsv.ConvertOptions(column_types={"time": pa.int64()})
+    return pcsv.read_csv(io.BytesIO(text.encode()), convert_options=opts)
+
+
+def test_csv_unixns_pages_match_expected_table(emu, http):
+    spec = stream_of(emu, "accel", 1, axis="y")
+    a = busy_day(emu, spec)
+    pages = fetch_all(
+        http, emu, spec.id, {"start_time": a, "end_time": a + DAY, "timestamp": "unixns"}
+    )
+    assert len(pages) > 2
+    for r in pages:
+        assert r.text.startswith("time,acceleration\n")  # header on every page
+    got = pa.concat_tables([read_csv(r.text) for r in pages])
+    exp = emu.expected_table(spec.id, a, a + DAY)
+    assert got.num_rows == exp.num_rows > 100_000
+    exp_ns = exp.column("time").cast(pa.int64()).to_numpy() * 1000
+    np.testing.assert_array_equal(got.column("time").to_numpy(), exp_ns)
+    np.testing.assert_array_equal(
+        got.column("acceleration").to_numpy(), exp.column("acceleration").to_numpy()
+    )
+    assert len(pages[-1].content) > 0 and "X-Rune-Next-Page-Token" not in pages[-1].headers
+
+
+def test_start_inclusive_end_exclusive_and_ns_params(emu, http):
+    spec = stream_of(emu, "lfp", 0)
+    a = busy_day(emu, spec)
+    exp = emu.expected_table(spec.id, a, a + DAY)
+    t = exp.column("time").cast(pa.int64()).to_numpy() * 1000
+    lo, hi = int(t[3]), int(t[7])
+    (r,) = fetch_all(
+        http, emu, spec.id, {"start_time_ns": lo, "end_time_ns": hi, "timestamp": "unixns"}
+    )
+    got = read_csv(r.text).column("time").to_numpy()
+    np.testing.assert_array_equal(got, t[3:7])
+    (r,) = fetch_all(
+        http, emu, spec.id, {"start_time": lo / 1e9, "end_time": hi / 1e9, "timestamp": "unixns"}
+    )
+    np.testing.assert_array_equal(read_csv(r.text).column("time").to_numpy(), t[3:7])
+    r = http.get(
+        f"{emu.url}/v2/streams/{spec.id}",
+        params={"start_time": a, "start_time_ns": lo},
+        headers=USER_HEADERS,
+    )
+    assert r.status_code == 400 and r.json()["success"] is False
+
+
+def test_empty_window_is_header_only_csv(emu, http):
+    spec = stream_of(emu, "heart_rate", 0)
+    a = emu.cohort.data_start.timestamp() + 2 * 3600  # 02:00: watch is off at night
+    (r,) = fetch_all(http, emu, spec.id, {"start_time": a, "end_time": a + 60})
+    assert r.text == "time,heart_rate\n"
+    (r,) = fetch_all(http, emu, spec.id, {"start_time": a, "end_time": a + 60, "format": "json"})
+    assert r.json() == {"cardinality": 0, "data": {"time": [], "heart_rate": []}}
+
+
+def test_json_format_and_limit_across_pages(emu, http):
+    spec = stream_of(emu, "accel", 1, axis="x")
+    a = busy_day(emu, spec)
+    pages = fetch_all(
+        http,
+        emu,
+        spec.id,
+        {"start_time": a, "end_time": a + DAY, "format": "json", "limit": 120_001},
+    )
+    assert [p.json()["cardinality"] for p in pages] == [50_000, 50_000, 20_001]
+    body = pages[0].json()
+    assert set(body["data"]) == {"time", "acceleration"}
+    assert body["data"]["time"][0].endswith("Z")
+    exp = emu.expected_table(spec.id, a, a + DAY).slice(0, 120_001)
+    vals = sum((p.json()["data"]["acceleration"] for p in pages), [])
+    assert vals == exp.column("acceleration").to_pylist()
+
+
+def test_limit_smaller_than_page(emu, http):
+    spec = stream_of(emu, "heart_rate", 1)
+    a = busy_day(emu, spec)
+    (r,) = fetch_all(http, emu, spec.id, {"start_time": a, "end_time": a + DAY, "limit": 5})
+    assert len(r.text.strip().splitlines()) == 6
+
+
+def test_timestamp_formats_and_timezones(emu, http):
+    spec = stream_of(emu, "tremor", 1)
+    a = busy_day(emu, spec)
+    exp = emu.expected_table(spec.id, a, a + DAY).slice(0, 3)
+    first = exp.column("time")[0].as_py()
+    base = {"start_time": a, "end_time": a + DAY, "limit": 3}
+    (r,) = fetch_all(http, emu, spec.id, {**base, "timestamp": "iso"})
+    iso = r.text.splitlines()[1].split(",")[0]
+    assert datetime.fromisoformat(iso) == first and iso.endswith("Z")
+    (r,) = fetch_all(http, emu, spec.id, {**base, "timestamp": "unix"})
+    assert float(r.text.splitlines()[1].split(",")[0]) == first.timestamp()
+    (r,) = fetch_all(http, emu, spec.id, {**base, "timezone": -28800})
+    local = r.text.splitlines()[1].split(",")[0]
+    assert local.endswith("-08:00") and datetime.fromisoformat(local) == first
+    (r,) = fetch_all(http, emu, spec.id, {**base, "timezone_name": "Asia/Kolkata"})
+    local = r.text.splitlines()[1].split(",")[0]
+    assert local.endswith("+05:30") and datetime.fromisoformat(local) == first
+    r = http.get(
+        f"{emu.url}/v2/streams/{spec.id}",
+        params={**base, "timezone_name": "Mars/Olympus"},
+        headers=USER_HEADERS,
+    )
+    assert r.status_code == 400
+
+
+def test_duration_stream_is_int64(emu, http):
+    spec = stream_of(emu, "dyskinesia", 1)
+    a = busy_day(emu, spec)
+    (r,) = fetch_all(http, emu, spec.id, {"start_time": a, "end_time": a + DAY})
+    df = pd.read_csv(io.StringIO(r.text))
+    assert list(df.columns) == ["time", "measurement_duration_ns"]
+    assert df["measurement_duration_ns"].dtype == np.int64
+    assert (df["measurement_duration_ns"] > 0).any()
+
+
+def test_translate_enums(emu, http):
+    spec = stream_of(emu, "activity", 0)
+    a = busy_day(emu, spec)
+    base = {"start_time": a, "end_time": a + DAY, "limit": 50}
+    (r,) = fetch_all(http, emu, spec.id, base)
+    labels = set(pd.read_csv(io.StringIO(r.text))["activity"])
+    assert labels <= {"still", "walking", "running", "automotive"}
+    (r,) = fetch_all(http, emu, spec.id, {**base, "translate_enums": False})
+    codes = set(pd.read_csv(io.StringIO(r.text))["activity"])
+    assert codes <= {0, 1, 2, 3}
+
+
+def test_page_token_is_bound_to_query(emu, http):
+    spec = stream_of(emu, "accel", 1, axis="z")
+    a = busy_day(emu, spec)
+    params = {"start_time": a, "end_time": a + DAY}
+    r = http.get(f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS)
+    token = r.headers["X-Rune-Next-Page-Token"]
+    r2 = http.get(
+        f"{emu.url}/v2/streams/{spec.id}",
+        params={**params, "end_time": a + DAY - 1, "page_token": token},
+        headers=USER_HEADERS,
+    )
+    assert r2.status_code == 400
+    r3 = http.get(
+        f"{emu.url}/v2/streams/{spec.id}",
+        params={**params, "page_token": "not-a-token"},
+        headers=USER_HEADERS,
+    )
+    assert r3.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"format": "xml"}, {"timestamp": "epoch"}, {"limit": "-1"}, {"start_time": "abc"}],
+)
+def test_bad_params_are_400(emu, http, params):
+    spec = stream_of(emu, "heart_rate", 0)
+    r = http.get(f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS)
+    assert r.status_code == 400
+    assert r.json()["error"]["type"] == "BadRequest"
+
+
+def test_unknown_stream_is_404(emu, http):
+    r = http.get(f"{emu.url}/v2/streams/{'0' * 64}", headers=USER_HEADERS)
+    assert r.status_code == 404
+    assert r.json() == {
+        "success": False,
+        "error": {"message": r.json()["error"]["message"], "type": "NotFound"},
+    }
+
+
+def test_data_is_stable_between_requests(emu, http):
+    spec = stream_of(emu, "heart_rate", 2)
+    a = busy_day(emu, spec)
+    params = {"start_time": a, "end_time": a + DAY}
+    r1 = http.get(f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS)
+    emu.state.cache._items.clear()  # re-render from scratch
+    r2 = http.get(f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS)
+    assert r1.content == r2.content
+
+
+def test_no_data_beyond_now_and_clock_advances(fresh_emu, http):
+    emu = fresh_emu
+    spec = stream_of(emu, "lfp", 0)
+    now = emu.config.now.timestamp()
+    params = {"start_time": now - 3 * DAY, "end_time": now + 5 * DAY, "timestamp": "unixns"}
+    before = sum(len(read_csv(r.text)) for r in fetch_all(http, emu, spec.id, params))
+    meta = {s.id: s for s in emu.cohort.streams}[spec.id]
+    assert meta.max_time <= now
+    emu.set_now(datetime.fromtimestamp(now + DAY, tz=UTC))
+    after = fetch_all(http, emu, spec.id, params)
+    times = pa.concat_tables([read_csv(r.text) for r in after]).column("time").to_numpy()
+    assert times.max() < (now + DAY) * 1e9
+    implant_missing = emu.state.store.count(spec, int(now * 1e9), int((now + DAY) * 1e9)) == 0
+    assert len(times) == before + (0 if implant_missing else 144)
+    assert {s.id: s for s in emu.cohort.streams}[spec.id].max_time == now + DAY
+
+
+def test_json_error_body_shape(emu, http):
+    r = http.get(f"{emu.url}/v2/streams/x")
+    assert r.status_code == 401
+    assert json.loads(r.text)["error"]["type"] == "Unauthorized"
