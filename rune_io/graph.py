@@ -374,6 +374,7 @@ class GraphClient:
         cursor_var: str = "cursor",
         cursor_field: str = "endCursor",
         wrap: str | None = None,
+        keep_root: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Yield each page's list object (the thing at ``path``) until the cursor is null."""
         variables = dict(variables)
@@ -385,7 +386,7 @@ class GraphClient:
                 if _get(data, *path[:1]) is None:
                     raise NotFound(404, "NotFound", f"{path[0]} not found", self.url)
                 return
-            yield page
+            yield {**page, "__root__": data} if keep_root else page
             cursor = _get(page, "pageInfo", cursor_field)
             if not cursor:
                 return
@@ -430,8 +431,11 @@ class GraphClient:
     def projects(self) -> list[Project]:
         """Projects of the active org, with their cohorts."""
         out: list[Project] = []
-        for page in self._pages(Q_PROJECTS, {}, ("org", "projectList")):
-            out += [parse_project(p) for p in page.get("projects") or []]
+        org_id = ""
+        for page in self._pages(Q_PROJECTS, {}, ("org", "projectList"), keep_root=True):
+            org_id = _get(page, "__root__", "org", "id") or org_id
+            for p in page.get("projects") or []:
+                out.append(parse_project({"organizationId": org_id, **p}))
         return out
 
     def project(self, project_id: str) -> Project:

@@ -158,3 +158,44 @@ def make_settings(url: str, **kw) -> Settings:
         runeq_config_path=None,
         **kw,
     )
+
+
+# ------------------------------------------------------------------ emulator fixtures
+
+EMU_PAGE_SIZE = 20_000
+
+
+@pytest.fixture(scope="package")
+def emu():
+    """One emulator for the package: 2 patients, 2 days, small V2 pages."""
+    emulator = pytest.importorskip("rune_io.emulator")
+    cfg = emulator.EmulatorConfig(seed=0, patients=2, days=2, page_size=EMU_PAGE_SIZE)
+    with emulator.running_emulator(cfg) as e:
+        yield e
+
+
+def emu_settings(emu, family: str = "access_token", **kw) -> Settings:
+    """Settings for the emulator with one of its demo credential families."""
+    from rune_io import emulator as m
+
+    creds = {
+        "access_token": dict(
+            access_token_id=m.DEMO_ACCESS_TOKEN_ID, access_token_secret=m.DEMO_ACCESS_TOKEN_SECRET
+        ),
+        "client_keys": dict(
+            client_key_id=m.DEMO_CLIENT_KEY_ID, client_access_key=m.DEMO_CLIENT_ACCESS_KEY
+        ),
+        "jwt": dict(jwt=m.DEMO_JWT),
+    }[family]
+    return load_settings(stream_url=emu.url, graph_url=emu.url, environ={}, **{**creds, **kw})
+
+
+@pytest.fixture
+def rc(emu, fake_sleep):
+    """A RuneClient on the emulator (access token; sleeps recorded, not slept)."""
+    from rune_io.client import RuneClient
+
+    emu.set_chaos(None)
+    with RuneClient(emu_settings(emu), sleep=fake_sleep) as c:
+        yield c
+    emu.set_chaos(None)
