@@ -25,8 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
@@ -87,7 +87,7 @@ def _preflight(lake_url: str, config: Path | None):
     """Check settings, credentials and the lake before any flow starts: fast, clear
     failures instead of a run that retries into a wall."""
     from rune_io.client import RuneClient
-    from rune_io.config import load_settings
+    from rune_io.config import FAMILIES, load_settings
     from rune_io.errors import AuthError, ConfigError, TransientError
     from rune_io.lake import open_lake
     from rune_io.lake.storage import put_bytes
@@ -101,9 +101,12 @@ def _preflight(lake_url: str, config: Path | None):
         try:
             user = client.graph.current_user()
         except AuthError as exc:
+            key = FAMILIES[settings.auth_method][0]
+            source = settings.sources.get(key, "default")
             raise ConfigError(
-                f"the Rune API rejected the credentials ({settings.label('auth')}): {exc.message or exc}. "
-                f"Check the token id and secret, or run `rune-lake settings` to see which source was used"
+                f"the Rune API rejected the {settings.auth_method} credentials from {source} "
+                f"(HTTP {exc.status}: {exc.message or exc.type}). Fix or replace them there; "
+                "`rune-lake settings` shows every source used"
             ) from None
         except TransientError as exc:
             raise ConfigError(
@@ -372,19 +375,20 @@ def emulator(
     days: Annotated[int, typer.Option()] = 3,
     now: Annotated[str | None, typer.Option(help="Clock: ISO time (default: now, UTC)")] = None,
     chaos: Annotated[float, typer.Option(help="Probability of a fault per request")] = 0.0,
-    chaos_seed: Annotated[int, typer.Option()] = 0,
     page_size: Annotated[int, typer.Option(help="Rows per V2 page")] = 100_000,
     late_data_hours: Annotated[float, typer.Option(help="Max delay before a sample shows")] = 0.0,
     access_token_id: Annotated[str | None, typer.Option()] = None,
     access_token_secret: Annotated[str | None, typer.Option()] = None,
     client_key_id: Annotated[str | None, typer.Option()] = None,
     client_access_key: Annotated[str | None, typer.Option()] = None,
+    jwt: Annotated[str | None, typer.Option()] = None,
 ) -> None:
-    """Serve the local Rune API emulator until interrupted (Ctrl-C)."""
+    """Serve the local Rune API emulator until interrupted (Ctrl-C); prints its URL and
+    the credentials it accepts (without flags: the documented demo credentials)."""
     with user_errors():
-        from rune_io.emulator.cli import serve
+        from rune_io.emulator.cli import serve_forever
 
-        serve(
+        serve_forever(
             host=host,
             port=port,
             seed=seed,
@@ -392,13 +396,13 @@ def emulator(
             days=days,
             now=now,
             chaos=chaos,
-            chaos_seed=chaos_seed,
             page_size=page_size,
             late_data_hours=late_data_hours,
             access_token_id=access_token_id,
             access_token_secret=access_token_secret,
             client_key_id=client_key_id,
             client_access_key=client_access_key,
+            jwt=jwt,
         )
 
 

@@ -1,0 +1,173 @@
+"""What refresh and backfill share: prepare the lake, fan out chunks, report, commit.
+
+Runs inside a flow: it submits tasks to the flow's task runner and writes artifacts.
+The planning itself is a plain function handed in by each flow.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+
+from rune_io import sync
+from rune_io.errors import RuneIOError
+from rune_io.lake import Catalog
+from rune_io.models import StreamMeta
+from rune_io.plan import Chunk, Window
+from tasks import rune as rt
+from tasks import runtime
+
+#: In-process observers of chunk progress, ``hook(description, done, total)`` (the CLI's
+#: progress bar). Not used by deployments; artifacts carry progress there.
+PROGRESS_HOOKS: list[Callable[[str, int, int], None]] = []
+
+Planner = Callable[[list[StreamMeta], Catalog], list[Chunk]]
+MayStart = Callable[[StreamMeta, list[Window]], bool]
+
+
+class IncompleteRun(RuneIOError):
+    """Some windows did not land. Everything else did, and the catalog is committed."""
+
+    def __init__(self, report: sync.RunReport) -> None:
+        self.report = report
+        names = sorted({f["stream"] for f in report.failures})
+        super().__init__(
+            f"{len(report.failures)} chunk(s) failed for {len(names)} stream(s): "
+            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}\n{report.text()}"
+        )
+
+
+def new_run_id(kind: str) -> str:
+    fr = (flow_run.get_id() or uuid.uuid4().hex)[:8]
+    return f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{fr}"
+
+
+@task(name="prepare-lake", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+def prepare_lake(lake_url: str, run_id: str, params: dict) -> dict:
+    """Open the lake, repair what a crashed run left, record the run's start."""
+    cat = Catalog(runtime.lake(lake_url))
+    rep = cat.repair()
+    cat.begin_run(run_id, params)
+    return {"added": len(rep.added), "dropped": len(rep.dropped), "temps": len(rep.temps_removed)}
+
+
+def _artifact_key(kind: str) -> str:
+    return f"rune-lake-{kind}-summary"
+
+
+def execute(
+    kind: str,
+    lake: str,
+    selection: sync.Selection,
+    planner: Planner,
+    *,
+    params: dict,
+    credentials_block: str | None,
+    api_limit: str | None,
+    may_start: MayStart,
+) -> sync.RunReport:
+    """Discover, plan, fetch (fanned out over the task runner), commit, report."""
+    log = get_run_logger()
+    t0 = time.perf_counter()
+    run_id = new_run_id(kind)
+    repaired = prepare_lake(lake, run_id, params)
+    if any(repaired.values()):
+        log.warning("repaired the catalog left by an interrupted run: %s", repaired)
+
+    patients, streams = rt.discover(selection, credentials_block)
+    work = sync.work_streams(patients, streams, selection.include_events)
+    by_id = {s.id: s for s in work}
+    cat = Catalog(runtime.lake(lake))
+    cat.record_streams(streams, run_id)
+    chunks = planner(work, cat)
+    log.info(
+        "%s %s: %d patients, %d streams, %d windows in %d chunks",
+        kind,
+        run_id,
+        len(patients),
+        len(work),
+        sum(len(c.windows) for c in chunks),
+        len(chunks),
+    )
+
+    results = _run_chunks(kind, lake, run_id, chunks, by_id, credentials_block, api_limit)
+    report = sync.summarize(run_id, kind, chunks, results, by_id)
+    marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
+    report.seconds = time.perf_counter() - t0
+    status = "completed" if report.ok else "incomplete"
+    stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
+    rt.commit_catalog(lake, run_id, marks, status, stats)
+
+    create_table_artifact(
+        table=report.table_rows(),
+        key=_artifact_key(kind),
+        description=f"**{kind} {run_id}**: {report.windows_landed}/{report.windows_planned} "
+        f"windows, {report.rows:,} rows, {len(report.failures)} failures, {report.seconds:.1f}s",
+    )
+    if not report.ok:
+        create_markdown_artifact(
+            key=f"rune-lake-{kind}-failures",
+            markdown="\n".join(
+                ["| table | stream | window | error |", "|---|---|---|---|"]
+                + [
+                    f"| {f['table']} | {f['stream']} | {f['window']} | {f['error'][:300]} |"
+                    for f in report.failures
+                ]
+            ),
+        )
+        raise IncompleteRun(report)
+    log.info(report.text())
+    return report
+
+
+def _run_chunks(
+    kind: str,
+    lake: str,
+    run_id: str,
+    chunks: Sequence[Chunk],
+    streams: dict[str, StreamMeta],
+    credentials_block: str | None,
+    api_limit: str | None,
+) -> list[sync.ChunkResult | BaseException]:
+    """Submit every chunk; gather results (or the exception a chunk died with) in order,
+    updating a progress artifact as chunks finish."""
+    if not chunks:
+        return []
+    progress_id = create_progress_artifact(
+        progress=0.0, description=f"{kind} {run_id}: chunks done, of {len(chunks)}"
+    )
+    futures = [
+        rt.fetch_chunk.submit(lake, streams[c.stream_id], c, run_id, credentials_block, api_limit)
+        for c in chunks
+    ]
+    index = {f.task_run_id: i for i, f in enumerate(futures)}
+    out: list[sync.ChunkResult | BaseException | None] = [None] * len(chunks)
+    step = max(1, len(chunks) // 50)  # at most ~50 progress updates
+    label = f"{kind} {len({c.stream_id for c in chunks})} streams"
+    for hook in PROGRESS_HOOKS:
+        hook(label, 0, len(chunks))
+    for done, fut in enumerate(as_completed(futures), start=1):
+        i = index[fut.task_run_id]
+        try:
+            out[i] = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported per chunk, by stream
+            out[i] = exc
+        for hook in PROGRESS_HOOKS:
+            hook(label, done, len(chunks))
+        if done % step == 0 or done == len(chunks):
+            update_progress_artifact(progress_id, 100.0 * done / len(chunks))
+    return [r if r is not None else RuntimeError("chunk result missing") for r in out]

@@ -1,0 +1,150 @@
+"""``backfill``: load a date range on demand, typically from the Prefect UI's Custom Run.
+
+Its parameters are one typed model, so the UI renders a form; the model validates the
+range inside the flow (the server does not check date formats), before any request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from prefect import flow
+from prefect.runtime import flow_run
+from pydantic import BaseModel, Field, model_validator
+
+from flows import _run
+from flows.refresh import DEFAULT_LAKE
+from flows.runners import make_task_runner
+from rune_io import sync
+from rune_io.lake import Catalog
+from rune_io.models import StreamMeta
+from rune_io.plan import Chunk, chunk_windows, data_bounds, plan_backfill
+from rune_io.windows import to_utc
+
+
+class BackfillRange(BaseModel):
+    """What to backfill. Dates are UTC days; ``end`` is exclusive, as in the Rune API."""
+
+    start: date = Field(description="First UTC day to load (inclusive), e.g. 2026-10-01")
+    end: date = Field(description="UTC day to stop before (exclusive), e.g. 2026-10-08")
+    projects: list[str] = Field(default_factory=list, description="Project ids (empty: all)")
+    cohorts: list[str] = Field(default_factory=list, description="Cohort ids (empty: all)")
+    patients: list[str] = Field(default_factory=list, description="Patient ids (empty: all)")
+    stream_ids: list[str] = Field(default_factory=list, description="Stream ids (empty: all)")
+    categories: list[str] = Field(default_factory=list, description="e.g. neural, vitals")
+    measurements: list[str] = Field(default_factory=list, description="e.g. tremor, heart_rate")
+    include_events: bool = Field(default=True, description="Also load patient events")
+    overwrite: bool = Field(
+        default=False, description="Fetch again partitions the lake already has complete"
+    )
+
+    @model_validator(mode="after")
+    def _check_range(self) -> BackfillRange:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end ({self.end}) must be after start ({self.start}); end is exclusive: "
+                f"to load one day D, use start=D, end=D+1"
+            )
+        tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+        if self.start >= tomorrow:
+            raise ValueError(
+                f"start ({self.start}) is in the future (today is {tomorrow - timedelta(days=1)} UTC)"
+            )
+        if self.end > tomorrow + timedelta(days=1):
+            raise ValueError(
+                f"end ({self.end}) is in the future; the latest useful end is {tomorrow} "
+                f"(exclusive, i.e. through today, UTC)"
+            )
+        return self
+
+
+def _run_name() -> str:
+    r = flow_run.parameters.get("range") or {}
+    get = r.get if isinstance(r, dict) else lambda k, d=None: getattr(r, k, d)
+    scope = sync.Selection(
+        projects=tuple(get("projects") or ()),
+        patients=tuple(get("patients") or ()),
+        stream_ids=tuple(get("stream_ids") or ()),
+    ).describe()
+    over = " overwrite" if get("overwrite") else ""
+    return f"backfill {get('start')}..{get('end')} {scope}{over}"
+
+
+def plan(
+    streams: list[StreamMeta], catalog: Catalog, rng: BackfillRange, chunk_days: int
+) -> list[Chunk]:
+    """Partition windows of ``rng`` for every stream; without ``overwrite``, partitions
+    the lake holds complete (at or before the stream's watermark) are skipped."""
+    marks = catalog.watermarks()
+    files = catalog.files().to_pylist()
+    windows = []
+    for s in streams:
+        mark = marks.get(s.id)
+        existing = []
+        if mark is not None and not rng.overwrite:
+            for f in files:
+                same = (
+                    f["stream_id"] == s.id
+                    if not sync.is_events(s)
+                    else f["table"] == sync.lake_table(s) and f["patient_id"] == s.patient_id
+                )
+                if same:
+                    start = to_utc(f["partition_start"])
+                    if sync.lake_partitioning(s, start)[1] <= mark:
+                        existing.append(start)
+        windows += plan_backfill(
+            s,
+            rng.start,
+            rng.end,
+            existing=existing,
+            overwrite=rng.overwrite,
+            partitioning=sync.lake_partitioning,
+        )
+    return chunk_windows(windows, chunk_days)
+
+
+def _starts_at_first_data(stream: StreamMeta, windows) -> bool:
+    bounds = data_bounds(stream)
+    return bounds is not None and min(w.start for w in windows) <= bounds[0]
+
+
+@flow(
+    name="backfill",
+    flow_run_name=_run_name,
+    task_runner=make_task_runner(),
+    validate_parameters=True,
+)
+def backfill(
+    range: BackfillRange,  # noqa: A002 - the form's title in the Prefect UI
+    lake: str = DEFAULT_LAKE,
+    chunk_days: int = 7,
+    credentials_block: str | None = None,
+    api_limit: str | None = None,
+) -> sync.RunReport:
+    """Load ``range`` into the lake at ``lake`` (a directory or ``s3://bucket/prefix``).
+
+    Partitions touched by the range are fetched whole and replace their files. A
+    backfill starting at a stream's first data also starts or advances its watermark,
+    so the nightly refresh continues from there.
+    """
+    if chunk_days < 1:
+        raise ValueError(f"chunk_days must be >= 1, got {chunk_days}")
+    selection = sync.Selection(
+        projects=tuple(range.projects),
+        cohorts=tuple(range.cohorts),
+        patients=tuple(range.patients),
+        categories=tuple(range.categories),
+        measurements=tuple(range.measurements),
+        stream_ids=tuple(range.stream_ids),
+        include_events=range.include_events,
+    )
+    return _run.execute(
+        "backfill",
+        lake,
+        selection,
+        lambda streams, catalog: plan(streams, catalog, range, chunk_days),
+        params={"range": range.model_dump(mode="json")},
+        credentials_block=credentials_block,
+        api_limit=api_limit,
+        may_start=_starts_at_first_data,
+    )

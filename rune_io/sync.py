@@ -1,0 +1,380 @@
+"""The work of a refresh or backfill, as plain functions (the Prefect tasks wrap these).
+
+- :func:`discover` walks org → projects/cohorts → patients → devices → streams.
+- :func:`plan_chunks` turns streams and watermarks into :class:`~rune_io.plan.Chunk` s.
+- :func:`run_chunk` fetches each window of a chunk and writes its lake partition.
+- :func:`summarize` folds chunk results into a :class:`RunReport`.
+
+Events are planned and run like a stream: each patient's events are a pseudo-stream
+with id ``events/<patient_id>`` whose partitions are the ``events`` table's months and
+whose time span is that of the patient's streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from rune_io.errors import ConfigError, NotFound, RuneIOError, is_transient
+from rune_io.lake.layout import EVENTS_TABLE, partition_of, table_name
+from rune_io.lake.storage import Lake
+from rune_io.lake.writer import write_events, write_stream_partition
+from rune_io.models import Patient, StreamMeta, StreamType
+from rune_io.plan import Chunk, Window, advance_watermark, chunk_windows, plan_refresh
+
+log = logging.getLogger("rune_io.sync")
+
+EVENTS_PREFIX = "events/"
+
+
+# -- discovery -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the cohort a run covers; empty fields mean "all"."""
+
+    org_id: str | None = None
+    projects: tuple[str, ...] = ()
+    cohorts: tuple[str, ...] = ()
+    patients: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    measurements: tuple[str, ...] = ()
+    device_types: tuple[str, ...] = ()
+    stream_ids: tuple[str, ...] = ()
+    include_events: bool = True
+
+    def describe(self) -> str:
+        parts = [
+            f"{k}={','.join(v) if isinstance(v, tuple) else v}"
+            for k, v in asdict(self).items()
+            if v and k != "include_events"
+        ]
+        return " ".join(parts) or "whole active org"
+
+
+def _lookup(kind: str, ident: str, fetch: Callable[[], list[Patient]]) -> list[Patient]:
+    try:
+        return fetch()
+    except NotFound:
+        raise ConfigError(
+            f"unknown {kind} id {ident!r}: the Rune API has no such {kind} in the active org "
+            f"(check the id, or the org selected with --org)"
+        ) from None
+
+
+def select_patients(graph, sel: Selection) -> list[Patient]:
+    """Patients of the selection, each with its devices, in a stable order."""
+    if sel.org_id:
+        graph.set_active_org(sel.org_id)
+    everyone = {p.id: p for p in graph.patients()}
+    if not (sel.projects or sel.cohorts or sel.patients):
+        return sorted(everyone.values(), key=lambda p: p.id)
+    wanted: dict[str, Patient] = {}
+    for pid in sel.projects:
+        for p in _lookup("project", pid, lambda pid=pid: graph.project_patients(pid)):
+            wanted[p.id] = p
+    for cid in sel.cohorts:
+        for p in _lookup("cohort", cid, lambda cid=cid: graph.cohort_patients(cid)):
+            wanted[p.id] = p
+    for pid in sel.patients:
+        if pid not in everyone:
+            raise ConfigError(
+                f"unknown patient id {pid!r}: not a patient of the active org "
+                f"({len(everyone)} patients visible to these credentials)"
+            )
+        wanted[pid] = everyone[pid]
+    # project/cohort listings may omit devices: take them from the org listing
+    return sorted((everyone.get(p.id, p) for p in wanted.values()), key=lambda p: p.id)
+
+
+def select_streams(graph, sel: Selection, patients: Sequence[Patient]) -> list[StreamMeta]:
+    """Streams of the selection's patients that pass its stream filters."""
+    if sel.stream_ids:
+        streams = graph.streams_by_ids(sel.stream_ids)
+        allowed = {p.id for p in patients}
+        if sel.projects or sel.cohorts or sel.patients:
+            streams = [s for s in streams if s.patient_id in allowed]
+    else:
+        streams = [s for p in patients for s in graph.streams(patient_id=p.id)]
+    device_type = {(d.patient_id, d.id): d.device_type_id for p in patients for d in p.devices}
+
+    def keep(s: StreamMeta) -> bool:
+        if sel.categories and s.category not in sel.categories:
+            return False
+        if sel.measurements and s.measurement not in sel.measurements:
+            return False
+        if sel.device_types:
+            return device_type.get((s.patient_id, s.device_id)) in sel.device_types
+        return True
+
+    return sorted((s for s in streams if keep(s)), key=lambda s: s.id)
+
+
+def discover(graph, sel: Selection) -> tuple[list[Patient], list[StreamMeta]]:
+    """Patients and streams of a selection (org → projects/cohorts → patients → streams)."""
+    patients = select_patients(graph, sel)
+    streams = select_streams(graph, sel, patients)
+    log.info("discovered %d patients, %d streams (%s)", len(patients), len(streams), sel.describe())
+    return patients, streams
+
+
+# -- planning --------------------------------------------------------------------------
+
+
+def is_events(stream: StreamMeta) -> bool:
+    return stream.id.startswith(EVENTS_PREFIX)
+
+
+def events_stream(patient_id: str, streams: Iterable[StreamMeta]) -> StreamMeta | None:
+    """The events pseudo-stream of a patient, spanning the patient's streams' data."""
+    mine = [s for s in streams if s.patient_id == patient_id and s.min_time is not None]
+    if not mine:
+        return None
+    return StreamMeta(
+        id=f"{EVENTS_PREFIX}{patient_id}",
+        patient_id=patient_id,
+        device_id="",
+        algorithm="",
+        stream_type=StreamType(id="event", name="event"),
+        parameters=(("category", "events"), ("measurement", "events")),
+        min_time=min(s.min_time for s in mine if s.min_time is not None),
+        max_time=max(s.max_time for s in mine if s.max_time is not None),
+    )
+
+
+def lake_table(stream: StreamMeta) -> str:
+    return EVENTS_TABLE if is_events(stream) else table_name(stream)
+
+
+def lake_partitioning(stream: StreamMeta, t: datetime) -> tuple[datetime, datetime]:
+    """The lake partition (day or month) of ``stream``'s table holding ``t``."""
+    p = partition_of(lake_table(stream), t)
+    return p.start, p.end
+
+
+def work_streams(
+    patients: Sequence[Patient], streams: Sequence[StreamMeta], include_events: bool
+) -> list[StreamMeta]:
+    """Data streams plus, when asked, each patient's events pseudo-stream."""
+    out = list(streams)
+    if include_events:
+        for p in patients:
+            ev = events_stream(p.id, streams)
+            if ev is not None:
+                out.append(ev)
+    return out
+
+
+def plan_chunks(
+    streams: Sequence[StreamMeta],
+    watermarks: Mapping[str, datetime],
+    *,
+    lookback_days: int = 0,
+    since: datetime | None = None,
+    chunk_days: int = 7,
+) -> list[Chunk]:
+    """Chunks of an incremental refresh of ``streams``."""
+    windows: list[Window] = []
+    for s in streams:
+        windows += plan_refresh(
+            s,
+            watermarks.get(s.id),
+            lookback_days=lookback_days,
+            since=since,
+            partitioning=lake_partitioning,
+        )
+    return chunk_windows(windows, chunk_days)
+
+
+# -- execution -------------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk did: small and picklable (it crosses process boundaries)."""
+
+    stream_id: str
+    table: str
+    patient_id: str
+    landed: list[Window] = field(default_factory=list)
+    rows: int = 0
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    failed_window: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _fetch_window(client, lake: Lake, stream: StreamMeta, w: Window, run_id: str):
+    if is_events(stream):
+        events = client.graph.events(stream.patient_id, w.start, w.end)
+        return write_events(
+            lake, stream.patient_id, w.start, events, run_id=run_id, replace_empty=True
+        )
+    batches = client.streams.read(stream, w.start, w.end)
+    return write_stream_partition(lake, stream, w.start, batches, run_id=run_id, replace_empty=True)
+
+
+def run_chunk(client, lake: Lake, stream: StreamMeta, chunk: Chunk, run_id: str) -> ChunkResult:
+    """Fetch and write every window of ``chunk``, in order.
+
+    A transient failure (throttling, 5xx, network, truncated page) that outlived the HTTP
+    retries propagates, so the caller (a Prefect task) may retry the chunk; rewriting
+    its windows is idempotent. Any other failure stops the chunk and is reported in the
+    result, with the windows that landed before it.
+    """
+    res = ChunkResult(stream.id, lake_table(stream), stream.patient_id)
+    t0 = time.perf_counter()
+    for w in chunk.windows:
+        try:
+            entry = _fetch_window(client, lake, stream, w, run_id)
+        except RuneIOError as exc:
+            if is_transient(exc):
+                raise
+            res.failed_window, res.error = str(w), f"{type(exc).__name__}: {exc}"
+            log.error("window %s failed: %s", w, res.error)
+            break
+        res.landed.append(w)
+        if entry is not None:
+            res.rows += entry.rows
+            res.files += 1
+            res.bytes += entry.bytes
+    res.seconds = time.perf_counter() - t0
+    log.info(
+        "%s %s: %d windows, %d rows, %d files",
+        res.table,
+        chunk.label,
+        len(res.landed),
+        res.rows,
+        res.files,
+    )
+    return res
+
+
+# -- reporting -------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """The outcome of one run: per-table totals and every failure, by stream name."""
+
+    run_id: str
+    kind: str
+    streams: int = 0
+    chunks: int = 0
+    windows_planned: int = 0
+    windows_landed: int = 0
+    tables: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def rows(self) -> int:
+        return sum(t["rows"] for t in self.tables.values())
+
+    def table_rows(self) -> list[dict[str, object]]:
+        """Rows of the run's table artifact: one per lake table, then one per failure."""
+        out: list[dict[str, object]] = [
+            {"table": name, **totals, "status": "ok"}
+            for name, totals in sorted(self.tables.items())
+        ]
+        out += [
+            {
+                "table": f["table"],
+                "rows": 0,
+                "files": 0,
+                "bytes": 0,
+                "status": f"FAILED {f['stream']}: {f['error']}",
+            }
+            for f in self.failures
+        ]
+        return out
+
+    def text(self) -> str:
+        lines = [
+            f"run {self.run_id} ({self.kind}): {self.windows_landed}/{self.windows_planned} windows "
+            f"landed in {self.chunks} chunks over {self.streams} streams, {self.rows:,} rows, "
+            f"{self.seconds:.1f}s"
+        ]
+        for name, t in sorted(self.tables.items()):
+            lines.append(
+                f"  {name:<32} {t['rows']:>12,} rows {t['files']:>6} files {t['bytes']:>14,} B"
+            )
+        for f in self.failures:
+            lines.append(f"  FAILED {f['table']} stream {f['stream']} {f['window']}: {f['error']}")
+        return "\n".join(lines)
+
+
+def summarize(
+    run_id: str,
+    kind: str,
+    chunks: Sequence[Chunk],
+    results: Sequence[ChunkResult | BaseException],
+    streams: Mapping[str, StreamMeta],
+) -> RunReport:
+    """Fold chunk outcomes (a result, or the exception a chunk died with) into a report."""
+    rep = RunReport(run_id, kind, streams=len({c.stream_id for c in chunks}), chunks=len(chunks))
+    rep.windows_planned = sum(len(c.windows) for c in chunks)
+    for chunk, res in zip(chunks, results, strict=True):
+        stream = streams[chunk.stream_id]
+        table = lake_table(stream)
+        totals = rep.tables.setdefault(table, {"rows": 0, "files": 0, "bytes": 0})
+        if isinstance(res, BaseException):
+            rep.failures.append(
+                {
+                    "table": table,
+                    "stream": chunk.stream_id,
+                    "window": chunk.label,
+                    "error": f"{type(res).__name__}: {res}",
+                }
+            )
+            continue
+        rep.windows_landed += len(res.landed)
+        totals["rows"] += res.rows
+        totals["files"] += res.files
+        totals["bytes"] += res.bytes
+        if not res.ok:
+            rep.failures.append(
+                {
+                    "table": table,
+                    "stream": res.stream_id,
+                    "window": res.failed_window or "",
+                    "error": res.error or "",
+                }
+            )
+    return rep
+
+
+def new_watermarks(
+    current: Mapping[str, datetime],
+    streams: Mapping[str, StreamMeta],
+    results: Iterable[ChunkResult | BaseException],
+    *,
+    may_start: Callable[[StreamMeta, list[Window]], bool] = lambda s, ws: True,
+) -> dict[str, datetime]:
+    """Watermarks moved over the windows that landed (see :func:`advance_watermark`)."""
+    landed: dict[str, list[Window]] = {}
+    for res in results:
+        if isinstance(res, ChunkResult):
+            landed.setdefault(res.stream_id, []).extend(res.landed)
+    out: dict[str, datetime] = {}
+    for sid, ws in landed.items():
+        cur = current.get(sid)
+        if cur is None and not may_start(streams[sid], ws):
+            continue
+        mark = advance_watermark(cur, streams[sid], ws)
+        if mark is not None and mark != cur:
+            out[sid] = mark
+    return out

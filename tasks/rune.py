@@ -1,0 +1,86 @@
+"""Thin Prefect tasks over ``rune_io``: a few lines each, logic lives in ``rune_io.sync``."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from datetime import datetime
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.concurrency.sync import concurrency
+
+from rune_io import sync
+from rune_io.errors import is_transient
+from rune_io.models import Patient, StreamMeta
+from rune_io.plan import Chunk
+from tasks import runtime
+
+
+def transient_only(task, task_run, state) -> bool:
+    """``retry_condition_fn``: retry a chunk only for failures that may pass (429, 5xx,
+    network, truncated pages), after the HTTP layer's own retries gave up."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - we classify, not handle
+        return is_transient(exc)
+    return False
+
+
+@task(
+    name="discover",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=transient_only,
+)
+def discover(
+    selection: sync.Selection, credentials_block: str | None = None
+) -> tuple[list[Patient], list[StreamMeta]]:
+    """org → projects/cohorts → patients → devices → streams."""
+    return sync.discover(runtime.client(credentials_block).graph, selection)
+
+
+@task(
+    name="fetch-chunk",
+    task_run_name="fetch {chunk.label}",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_jitter_factor=0.5,
+    retry_condition_fn=transient_only,
+)
+def fetch_chunk(
+    lake_url: str,
+    stream: StreamMeta,
+    chunk: Chunk,
+    run_id: str,
+    credentials_block: str | None = None,
+    api_limit: str | None = None,
+) -> sync.ChunkResult:
+    """Fetch a chunk's windows from the Stream API and write their lake partitions.
+
+    ``api_limit`` names a Prefect global concurrency limit that caps how many chunks read
+    from the Rune API at once, across every flow run and worker."""
+    slot = concurrency(api_limit, occupy=1, strict=True) if api_limit else nullcontext()
+    with slot:
+        return sync.run_chunk(
+            runtime.client(credentials_block), runtime.lake(lake_url), stream, chunk, run_id
+        )
+
+
+@task(name="commit-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def commit_catalog(
+    lake_url: str,
+    run_id: str,
+    watermarks: dict[str, datetime],
+    status: str,
+    stats: dict,
+) -> None:
+    """Watermarks, run record, then consolidate the catalog (after all data landed)."""
+    from rune_io.lake import Catalog
+
+    cat = Catalog(runtime.lake(lake_url))
+    if watermarks:
+        cat.set_watermarks(watermarks, run_id)
+    cat.finish_run(run_id, status, stats)
+    cat.commit(run_id)

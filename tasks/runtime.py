@@ -1,0 +1,53 @@
+"""Per-process, per-thread resources for tasks: a Rune client and open lakes.
+
+Tasks receive only small picklable values (ids, windows, a lake URL, a credentials
+block name) and get their heavy objects here, so the same task runs in a thread pool,
+a Dask worker process or a Kubernetes pod. A ``requests.Session`` is not shared across
+threads: each worker thread gets its own pooled client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+from rune_io.client import RuneClient
+from rune_io.config import Settings, load_settings
+from rune_io.lake import Lake, open_lake
+
+_local = threading.local()
+_lakes: dict[str, Lake] = {}
+_lock = threading.Lock()
+
+
+def settings(credentials_block: str | None = None) -> Settings:
+    """Settings from the environment and config files, plus credentials from a Prefect
+    ``Secret`` block (JSON with runeq's keys) when one is named."""
+    config = os.environ.get("RUNE_LAKE_CONFIG") or None
+    if not credentials_block:
+        return load_settings(config)
+    from prefect.blocks.system import Secret
+
+    raw: Any = Secret.load(credentials_block).get()
+    creds = raw if isinstance(raw, dict) else json.loads(raw)
+    return load_settings(config, **{k: v for k, v in creds.items() if v})
+
+
+def client(credentials_block: str | None = None) -> RuneClient:
+    """This thread's client (created on first use)."""
+    key = credentials_block or ""
+    cache: dict[str, RuneClient] = getattr(_local, "clients", None) or {}
+    _local.clients = cache
+    if key not in cache:
+        cache[key] = RuneClient(settings(credentials_block))
+    return cache[key]
+
+
+def lake(url: str) -> Lake:
+    """The lake at ``url`` (opened once per process)."""
+    with _lock:
+        if url not in _lakes:
+            _lakes[url] = open_lake(url)
+        return _lakes[url]
