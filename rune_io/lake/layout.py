@@ -2,9 +2,8 @@
 
 Layout (version :data:`LAYOUT_VERSION`)::
 
-    <lake>/<table>/patient_id=<slug>/date=YYYY-MM-DD/<stream slug>_YYYY-MM-DD.parquet   # daily tables
-    <lake>/<table>/patient_id=<slug>/month=YYYY-MM/<stream slug>_YYYY-MM.parquet        # monthly tables
-    <lake>/events/patient_id=<slug>/month=YYYY-MM/events_YYYY-MM.parquet
+    <lake>/<table>/patient=p-<slug>/date=YYYY-MM-DD/<stream slug>_YYYY-MM-DD.parquet
+    <lake>/events/patient=p-<slug>/month=YYYY-MM/events_YYYY-MM.parquet
     <lake>/<table>/_common_metadata      # union schema of the table (plain Spark reads it)
     <lake>/_catalog/...                  # see rune_io.lake.catalog
 
@@ -13,14 +12,21 @@ Layout (version :data:`LAYOUT_VERSION`)::
   already one and encodes anything else reversibly (``-`` + hex of its UTF-8 bytes), so no
   value can create a path component like ``..`` or contain ``/``. Every patient id the Rune
   API issues is 32-hex, hence its own slug.
-* ``patient_id`` is *both* the partition key and a data column holding the raw id. DuckDB
-  and Spark both let the partition value shadow the data column and Spark then takes the
-  column's *type* from the file (string), so all-digit ids keep their leading zeros with
-  plain ``spark.read.parquet``. Only ids that needed encoding show their slug under hive
-  reads; the raw id stays in the file (``hive_partitioning=false``) and in the catalog.
-* Low-rate tables (symptoms, vitals, LFP trend logs, events) are partitioned by month, the
-  rest by UTC day: a day of a 1/min stream is ~10 KB, below any useful Parquet file size.
-  A file always holds the *whole* partition of its stream: rewriting it replaces it.
+* The patient partition is ``patient=p-<slug>``, *not* ``patient_id=<id>``: DuckDB and
+  Spark both let a partition value shadow a data column of the same name, and plain
+  ``spark.read.parquet`` infers partition types from the values alone, so a table whose
+  patient ids are all digits (possible for 32-hex ids) would turn ``patient_id`` into a
+  decimal without its leading zeros. With a distinct key and a non-numeric value, the
+  ``patient_id`` data column (the raw id, always a string) is what every engine shows,
+  and ``patient`` is a string partition column for pruning
+  (``WHERE patient = 'p-<id>'``, see :func:`patient_partition`).
+* Stream tables are partitioned by UTC day, events by month. One (stream, day) window of
+  ``rune_io.plan`` is exactly one file, which is what lets parallel tasks write without
+  ever reading back or merging a shared file. Low-rate streams (symptoms, heart rate) make
+  small daily files (see BENCHMARKS.md, "Lake write"); :data:`MONTHLY_TABLES` can move a
+  table to ``month=YYYY-MM`` partitions, but a file always holds the *whole* partition of
+  its stream, so the caller must then fetch whole months (the day planner does not), or a
+  post-run compaction must build them. Events are fetched a month at a time anyway.
 """
 
 from __future__ import annotations
@@ -43,20 +49,18 @@ EVENTS_TABLE = "events"
 CATALOG_DIR = "_catalog"
 STAGING_DIR = "_staging"
 
-#: Tables partitioned by calendar month (fnmatch patterns on the table name).
-MONTHLY_TABLES: tuple[str, ...] = (
-    "symptom__*",
-    "vitals__*",
-    "neural__lfp_trend_log_power",
-    EVENTS_TABLE,
-)
+#: Tables partitioned by calendar month (fnmatch patterns on the table name); all others
+#: by UTC day. A monthly *stream* table needs whole-month fetches (see the module doc).
+MONTHLY_TABLES: tuple[str, ...] = (EVENTS_TABLE,)
 
 #: Metadata columns added after the stream type's dimensions, in this order.
 META_COLUMNS: tuple[str, ...] = ("stream_id", "patient_id", "device_id", "algorithm")
 #: Parameters that lead the parameter columns; the rest follow sorted by key.
 LEADING_PARAMS: tuple[str, ...] = ("category", "measurement")
+#: Partition key of the patient level (values from :func:`patient_partition`).
+PATIENT_KEY = "patient"
 #: Names a data column must not take: partition keys (they would clash with hive columns).
-PARTITION_KEYS: tuple[str, ...] = ("date", "month")
+PARTITION_KEYS: tuple[str, ...] = (PATIENT_KEY, "date", "month")
 
 _SLUG_OK = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 _MAX_ENCODED = 160
@@ -157,11 +161,17 @@ def partitions_between(table: str, start: datetime, end: datetime) -> list[Parti
     return out
 
 
+def patient_partition(patient_id: str) -> str:
+    """Value of the ``patient`` partition for a patient id: ``p-`` + :func:`slug` (the
+    prefix keeps Spark from reading all-digit ids as numbers)."""
+    return f"p-{slug(patient_id)}"
+
+
 def stream_file_path(stream: StreamMeta, part: Partition) -> str:
     """Path of a stream's partition file, relative to the lake root (deterministic)."""
     table = table_name(stream)
     return (
-        f"{table}/patient_id={slug(stream.patient_id)}/{part.dirname}/"
+        f"{table}/{PATIENT_KEY}={patient_partition(stream.patient_id)}/{part.dirname}/"
         f"{slug(stream.id)}_{part.value}.parquet"
     )
 
@@ -169,7 +179,8 @@ def stream_file_path(stream: StreamMeta, part: Partition) -> str:
 def events_file_path(patient_id: str, part: Partition) -> str:
     """Path of a patient's events file for one partition, relative to the lake root."""
     return (
-        f"{EVENTS_TABLE}/patient_id={slug(patient_id)}/{part.dirname}/events_{part.value}.parquet"
+        f"{EVENTS_TABLE}/{PATIENT_KEY}={patient_partition(patient_id)}/{part.dirname}/"
+        f"events_{part.value}.parquet"
     )
 
 

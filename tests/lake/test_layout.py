@@ -53,7 +53,7 @@ def test_paths_never_escape(value):
     parts = rel.split("/")
     assert len(parts) == 4
     assert all(p not in ("", ".", "..") for p in parts)
-    assert parts[1].startswith("patient_id=") and parts[2] == "date=2024-01-05"
+    assert parts[1].startswith("patient=p-") and parts[2] == "date=2024-01-05"
 
 
 def test_table_names():
@@ -74,8 +74,9 @@ def test_partitions():
         datetime(2024, 3, 1, tzinfo=UTC),
     )
     tremor = make_stream(category="symptom", measurement="tremor", stream_type=TREMOR_TYPE)
-    assert granularity(table_name(tremor)) == "month"
-    m = partition_for(tremor, datetime(2024, 12, 31, 23, 59, tzinfo=UTC))
+    assert granularity(table_name(tremor)) == "date"  # one plan window = one file
+    assert granularity("events") == "month"
+    m = partition_of("events", datetime(2024, 12, 31, 23, 59, tzinfo=UTC))
     assert (m.dirname, m.end) == ("month=2024-12", datetime(2025, 1, 1, tzinfo=UTC))
     assert partition_of("events", date(2024, 1, 9)).dirname == "month=2024-01"
     parts = partitions_between(
@@ -89,10 +90,16 @@ def test_partitions():
 
 
 def test_schema_columns_and_param_clashes():
-    stream = make_stream(axis="x", date="oops", patient_id="dup", **{"weird key": "v"})
+    stream = make_stream(axis="x", date="oops", patient_id="dup", month="m", **{"weird key": "v"})
     names = lake_schema(stream).names
     assert names[:3] == ["time", "acceleration", "measurement_duration_ns"]
     assert names[3:7] == ["stream_id", "patient_id", "device_id", "algorithm"]
     assert names[7:9] == ["category", "measurement"]
-    assert set(names[9:]) == {"axis", "param_date", "param_patient_id", "weird_key"}
+    assert set(names[9:]) == {
+        "axis",
+        "param_date",
+        "param_month",
+        "param_patient_id",
+        "weird_key",
+    }
     assert str(lake_schema(stream).field("time").type) == "timestamp[us, tz=UTC]"

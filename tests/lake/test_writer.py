@@ -40,7 +40,7 @@ def test_write_day_columns_and_parquet_options(lake):
         lake, stream, DAY, make_batches(stream, day_start(DAY), 25_000), run_id="r1"
     )
     assert entry.path == (
-        "kinematics__acceleration/patient_id=0123456789abcdef0123456789abcdef/"
+        "kinematics__acceleration/patient=p-0123456789abcdef0123456789abcdef/"
         "date=2024-01-05/stream-accel-x_2024-01-05.parquet"
     )
     assert entry.rows == 25_000 and entry.min_time == day_start(DAY)
@@ -213,7 +213,7 @@ def test_events(lake):
 
     events = [ev(2, t0), ev(1, t0 - timedelta(days=3)), ev(3, t0 + timedelta(hours=2))]
     entry = write_events(lake, "p1", date(2024, 1, 1), events, run_id="r")
-    assert entry.path == "events/patient_id=p1/month=2024-01/events_2024-01.parquet"
+    assert entry.path == "events/patient=p-p1/month=2024-01/events_2024-01.parquet"
     t = read(lake, entry.path)
     assert t.column("event_id").to_pylist() == ["e1", "e2"]  # sorted; Feb event skipped
     assert t.column("type").to_pylist() == ["patient.medication.levodopa"] * 2
