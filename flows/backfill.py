@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, model_validator
 
 from flows import _run
-from flows.refresh import DEFAULT_LAKE
+from flows.refresh import resolve_lake
 from flows.runners import make_task_runner
 from rune_io import sync
 from rune_io.lake import Catalog
@@ -116,12 +116,13 @@ def _starts_at_first_data(stream: StreamMeta, windows) -> bool:
 )
 def backfill(
     range: BackfillRange,  # noqa: A002 - the form's title in the Prefect UI
-    lake: str = DEFAULT_LAKE,
+    lake: str | None = None,
     chunk_days: int = 7,
     credentials_block: str | None = None,
     api_limit: str | None = None,
 ) -> sync.RunReport:
-    """Load ``range`` into the lake at ``lake`` (a directory or ``s3://bucket/prefix``).
+    """Load ``range`` into the lake at ``lake`` (a directory or ``s3://bucket/prefix``;
+    default: ``RUNE_LAKE_URL``, else ``./lake``).
 
     Partitions touched by the range are fetched whole and replace their files. A
     backfill starting at a stream's first data also starts or advances its watermark,
@@ -140,7 +141,7 @@ def backfill(
     )
     return _run.execute(
         "backfill",
-        lake,
+        resolve_lake(lake),
         selection,
         lambda streams, catalog: plan(streams, catalog, range, chunk_days),
         params={"range": range.model_dump(mode="json")},

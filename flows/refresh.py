@@ -6,6 +6,7 @@ them, then commit the catalog and the new watermarks.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 
 from prefect import flow
@@ -21,6 +22,12 @@ from rune_io.windows import to_utc
 DEFAULT_LAKE = "./lake"
 
 
+def resolve_lake(lake: str | None) -> str:
+    """The lake URL: the parameter, else ``RUNE_LAKE_URL`` (a deployment's job variable),
+    else ``./lake``."""
+    return lake or os.environ.get("RUNE_LAKE_URL") or DEFAULT_LAKE
+
+
 def _run_name() -> str:
     p = flow_run.parameters
     scope = sync.Selection(
@@ -29,12 +36,12 @@ def _run_name() -> str:
         patients=tuple(p.get("patients") or ()),
         stream_ids=tuple(p.get("stream_ids") or ()),
     ).describe()
-    return f"refresh {scope} lookback {p.get('lookback_days', 0)}d -> {p.get('lake')}"
+    return f"refresh {scope} lookback {p.get('lookback_days', 0)}d -> {resolve_lake(p.get('lake'))}"
 
 
 @flow(name="refresh", flow_run_name=_run_name, task_runner=make_task_runner(), log_prints=False)
 def refresh(
-    lake: str = DEFAULT_LAKE,
+    lake: str | None = None,
     projects: list[str] | None = None,
     cohorts: list[str] | None = None,
     patients: list[str] | None = None,
@@ -44,7 +51,7 @@ def refresh(
     stream_ids: list[str] | None = None,
     org_id: str | None = None,
     include_events: bool = True,
-    lookback_days: int = 1,
+    lookback_days: int = 0,
     since: date | None = None,
     chunk_days: int = 7,
     credentials_block: str | None = None,
@@ -53,12 +60,14 @@ def refresh(
     """Incremental, cohort-wide refresh of the lake at ``lake``.
 
     Args:
-        lake: lake URL: a local directory or ``s3://bucket/prefix``.
+        lake: lake URL: a local directory or ``s3://bucket/prefix`` (default:
+            ``RUNE_LAKE_URL``, else ``./lake``).
         projects, cohorts, patients: limit the cohort (ids; empty means the whole org).
         categories, measurements, device_types, stream_ids: limit the streams.
         org_id: make this org active first (default: the credentials' active org).
         include_events: also load each patient's events into the ``events`` table.
-        lookback_days: days before each watermark to fetch again, for late data.
+        lookback_days: days before each watermark to fetch again, for late data (0: a
+            run right after another fetches nothing; the nightly deployment uses 1).
         since: first load of a never-seen stream starts here (default: its first data).
         chunk_days: windows (days or months) per task.
         credentials_block: name of a Prefect Secret block holding Rune credentials
@@ -92,7 +101,7 @@ def refresh(
 
     return _run.execute(
         "refresh",
-        lake,
+        resolve_lake(lake),
         selection,
         planner,
         params={"selection": selection.describe(), "lookback_days": lookback_days},
