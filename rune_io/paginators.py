@@ -49,18 +49,24 @@ class HeaderCursor(Paginator):
         header: response header holding the next cursor.
         param: query param that carries it (``page_token`` for V2, ``next_page_token``
             for V1).
+        start: resume at this cursor instead of the first page.
     """
 
-    def __init__(self, header: str = NEXT_PAGE_HEADER, param: str = "page_token") -> None:
+    def __init__(
+        self, header: str = NEXT_PAGE_HEADER, param: str = "page_token", start: str | None = None
+    ) -> None:
         super().__init__()
         if not header or not param:
             raise ValueError(f"HeaderCursor needs a header and a param, got {header!r}, {param!r}")
         self.header = header
         self.param = param
-        self.cursor: str | None = None
+        self.cursor: str | None = start
 
     def init_request(self, params: dict[str, Any]) -> None:
+        """First page, or resume at ``start`` when one was given."""
         params.pop(self.param, None)
+        if self.cursor:
+            params[self.param] = self.cursor
 
     def update_state(self, response: Response, data: Any = None) -> None:
         token = response.headers.get(self.header)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urljoin
 
 import pyarrow as pa
@@ -59,7 +61,7 @@ class CsvPageParser:
         types = {f.name: f.type for f in schema}
         types["time"] = pa.int64()
         has_strings = any(pa.types.is_string(f.type) for f in schema)
-        self._read = pacsv.ReadOptions(use_threads=True, block_size=1 << 22)
+        self._read = pacsv.ReadOptions(use_threads=False, block_size=1 << 18)
         self._parse = pacsv.ParseOptions(newlines_in_values=has_strings)
         self._convert = pacsv.ConvertOptions(
             column_types=types,
@@ -85,7 +87,7 @@ class CsvPageParser:
             extra = [c for c in got if c not in self.names]
             if extra:
                 log.warning("ignoring unexpected column(s) %s in a V2 page", extra)
-        if nl < 0 or not content[nl + 1 :].strip():  # header only: no rows
+        if nl < 0 or (len(content) - nl < 64 and not content[nl + 1 :].strip()):  # no rows
             return _empty(self.schema)
         try:
             table = pacsv.read_csv(
@@ -120,16 +122,95 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
 
 
-class StreamReader:
-    """Reads V2 stream data through a shared :class:`~rune_io.http.HttpClient`."""
+class _Prefetcher:
+    """Fetch pages in a background thread, at most ``depth`` ahead of the consumer.
 
-    def __init__(self, http: HttpClient, stream_url: str | None = None) -> None:
+    The next page's request goes out as soon as the previous response is in, so its
+    download overlaps with the parsing of the previous one. Errors re-raise in the
+    consumer; :meth:`close` stops the thread (consumer finished early or failed).
+    """
+
+    _END = object()
+
+    def __init__(self, pages: Iterator[tuple[dict[str, Any], Response]], depth: int = 1) -> None:
+        self._pages = pages
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rune_io-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._pages:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put(exc)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], Response]]:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=5)
+
+
+class StreamReader:
+    """Reads V2 stream data through a shared :class:`~rune_io.http.HttpClient`.
+
+    Args:
+        http: the shared client.
+        stream_url: default ``http.settings.stream_url``.
+        prefetch: download page ``n+1`` in a background thread while page ``n`` is
+            parsed (one page ahead; memory stays a few pages).
+    """
+
+    def __init__(
+        self, http: HttpClient, stream_url: str | None = None, *, prefetch: bool = True
+    ) -> None:
         self.http = http
         self.stream_url = stream_url or http.settings.stream_url
+        self.prefetch = prefetch
 
     def url(self, stream_id: str) -> str:
         """Absolute URL of a stream's data endpoint (a path in ``stream_url`` is dropped)."""
         return urljoin(self.stream_url + "/", stream_path(stream_id))
+
+    def _fetch(self, url: str, params: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Response]]:
+        """Yield ``(params, response)`` per page: bodies read whole (truncation retried),
+        not parsed."""
+        pager = HeaderCursor(param="page_token")
+        params = dict(params)
+        pager.init_request(params)
+        while pager.has_next_page:
+            used = dict(params)
+            resp = self.http.request("GET", url, params=params)
+            pager.update_state(resp)
+            pager.pages += 1
+            yield used, resp
+            if pager.has_next_page:
+                pager.update_request(params)
 
     def read(
         self,
@@ -158,7 +239,8 @@ class StreamReader:
             raise ValueError(f"limit must be >= 1 or None, got {limit}")
         schema = stream_schema(stream.stream_type)
         parser = CsvPageParser(schema, sub_us)
-        params = {
+        url = self.url(stream.id)
+        params: dict[str, Any] = {
             "start_time_ns": to_unix_ns(lo),
             "end_time_ns": to_unix_ns(hi),
             "format": "csv",
@@ -168,6 +250,7 @@ class StreamReader:
         }
         where = f"stream {stream.id} window [{lo.isoformat()}, {hi.isoformat()})"
         page = 0
+        rows = 0
 
         def parse(resp: Response) -> pa.RecordBatch:
             try:
@@ -175,16 +258,41 @@ class StreamReader:
             except DataError as exc:
                 raise DataError(f"{where} page {page}: {exc}", transient=exc.transient) from None
 
-        rows = 0
-        pager = HeaderCursor(param="page_token")
-        for _resp, batch in paginate(self.http, self.url(stream.id), params, pager, parse):
+        def emit(batch: pa.RecordBatch) -> pa.RecordBatch:
+            nonlocal rows, page
             if limit is not None and rows + batch.num_rows > limit:
                 batch = batch.slice(0, limit - rows)
             rows += batch.num_rows
             log.debug("%s page %d: %d rows", where, page, batch.num_rows)
-            yield batch
             page += 1
-            if limit is not None and rows >= limit:
+            return batch
+
+        def done() -> bool:
+            return limit is not None and rows >= limit
+
+        resume: str | None = None  # page_token of a page that failed to parse
+        if self.prefetch:
+            fetcher = _Prefetcher(self._fetch(url, params))
+            try:
+                for page_params, resp in fetcher:
+                    try:
+                        batch = parser(resp.content)
+                    except DataError as exc:
+                        log.warning("%s page %d: %s; fetching it again", where, page, exc)
+                        resume = page_params.get("page_token") or ""
+                        break
+                    yield emit(batch)
+                    if done():
+                        return
+                else:
+                    return
+            finally:
+                fetcher.close()
+        # sequential: parse inside the retry loop (also the fallback after a bad page)
+        pager = HeaderCursor(param="page_token", start=resume or None)
+        for _resp, batch in paginate(self.http, url, params, pager, parse):
+            yield emit(batch)
+            if done():
                 return
 
     def read_table(

@@ -79,9 +79,7 @@ def test_bad_page_retried_then_data_error_names_stream_window_page(server, clien
     bad = HEADER + b"12x,1,1,a,true\n"
     server.script(
         Reply(200, HEADER + rows(0, 2), {"X-Rune-Next-Page-Token": "t1"}),
-        Reply(200, bad),
-        Reply(200, bad),
-        Reply(200, bad),
+        *[Reply(200, bad)] * 4,  # the prefetched copy, then 3 attempts
     )
     with pytest.raises(DataError) as ei:
         list(client.streams.read(STREAM, T0, T0 + timedelta(hours=1)))
@@ -104,7 +102,7 @@ def test_truncated_page_is_refetched(server, client):
 
 
 def test_missing_column(server, client):
-    server.script(*[Reply(200, b"time,value\n1,2\n")] * 3)
+    server.script(*[Reply(200, b"time,value\n1,2\n")] * 4)
     with pytest.raises(DataError, match="lacks column"):
         client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1))
 
@@ -126,7 +124,8 @@ def test_sub_microsecond_times():
 def test_limit_is_sent_and_enforced(server, client):
     server.script(Reply(200, HEADER + rows(0, 5), {"X-Rune-Next-Page-Token": "t1"}))
     t = client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1), limit=3)
-    assert t.num_rows == 3 and "limit=3" in server.seen[0].path and len(server.seen) == 1
+    assert t.num_rows == 3 and "limit=3" in server.seen[0].path
+    assert len(server.seen) <= 2  # at most one page prefetched past the limit
 
 
 def test_naive_time_rejected(client):
