@@ -35,12 +35,21 @@ def settings(credentials_block: str | None = None) -> Settings:
     return load_settings(config, **{k: v for k, v in creds.items() if v})
 
 
+def _settings_key(credentials_block: str | None) -> tuple[str, ...]:
+    """What the settings depend on, so a changed environment gets a new client."""
+    env = tuple(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("RUNE_"))
+    return (credentials_block or "", *env)
+
+
 def client(credentials_block: str | None = None) -> RuneClient:
-    """This thread's client (created on first use)."""
-    key = credentials_block or ""
+    """This thread's client (created on first use, and again if the settings change)."""
+    key = _settings_key(credentials_block)
     cache: dict[str, RuneClient] = getattr(_local, "clients", None) or {}
     _local.clients = cache
     if key not in cache:
+        for old in cache.values():
+            old.close()
+        cache.clear()
         cache[key] = RuneClient(settings(credentials_block))
     return cache[key]
 

@@ -1,0 +1,71 @@
+"""Flow tests: one Prefect test harness for the whole session, emulators over real HTTP."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+from rune_io.emulator import (  # noqa: E402
+    DEMO_ACCESS_TOKEN_ID,
+    DEMO_ACCESS_TOKEN_SECRET,
+    EmulatorConfig,
+    running_emulator,
+)
+
+NOW = datetime(2026, 11, 1, 15, 30, tzinfo=UTC)
+#: low-rate streams: fast to load; the 50 Hz streams get a test of their own
+LIGHT = ["vitals", "neural", "symptom", "behavior"]
+
+RUNE_VARS = (
+    "RUNE_STREAM_URL",
+    "RUNE_GRAPH_URL",
+    "RUNE_ACCESS_TOKEN_ID",
+    "RUNE_ACCESS_TOKEN_SECRET",
+    "RUNE_CLIENT_KEY_ID",
+    "RUNE_CLIENT_ACCESS_KEY",
+    "RUNE_JWT",
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@contextmanager
+def api_env(emu, **extra: str) -> Iterator[None]:
+    """Point rune_io's settings at ``emu`` (environment, as a user would)."""
+    saved = {k: os.environ.get(k) for k in RUNE_VARS}
+    for k in RUNE_VARS:
+        os.environ.pop(k, None)
+    os.environ.update(
+        RUNE_STREAM_URL=emu.url,
+        RUNE_GRAPH_URL=emu.url,
+        RUNE_ACCESS_TOKEN_ID=DEMO_ACCESS_TOKEN_ID,
+        RUNE_ACCESS_TOKEN_SECRET=DEMO_ACCESS_TOKEN_SECRET,
+        **extra,
+    )
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def emulator(**kw) -> Iterator:
+    cfg = EmulatorConfig(**({"seed": 11, "patients": 2, "days": 3, "now": NOW} | kw))
+    with running_emulator(cfg) as emu, api_env(emu):
+        yield emu

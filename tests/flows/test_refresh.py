@@ -1,0 +1,193 @@
+"""refresh end to end: emulator over HTTP -> Prefect flow -> Parquet lake -> DuckDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from flows._run import IncompleteRun
+from flows.backfill import BackfillRange, backfill
+from flows.refresh import refresh
+from rune_io.lake import Catalog, open_lake, table_name
+from rune_io.plan import floor_day
+from tests.flows.conftest import LIGHT, NOW, emulator
+
+US = timedelta(microseconds=1)
+
+
+def lake_rows(lake: str, stream) -> pa.Table:
+    """A stream's rows as the lake holds them (time and value columns), sorted by time."""
+    cols = ", ".join(f.name for f in emu_schema(stream))
+    return duckdb.sql(
+        f"SELECT {cols} FROM read_parquet('{lake}/{table_name(stream)}/**/*.parquet', "
+        f"hive_partitioning=false, union_by_name=true) WHERE stream_id = '{stream.id}' ORDER BY time"
+    ).to_arrow_table()
+
+
+def emu_schema(stream):
+    from rune_io.arrow_schema import stream_schema
+
+    return stream_schema(stream.stream_type)
+
+
+def expected(emu, stream) -> pa.Table:
+    s = next(x for x in emu.cohort.streams if x.id == stream.id)
+    t = emu.expected_table(s.id, s.min_time, datetime.fromtimestamp(s.max_time, UTC) + US)
+    return t.sort_by("time")
+
+
+def data_requests(emu) -> list[dict[str, list[str]]]:
+    return [parse_qs(q) for (_m, path, q, _s) in emu.stats.log if path.startswith("/v2/streams")]
+
+
+def test_refresh_then_nothing_then_only_new_data(tmp_path):
+    lake = str(tmp_path / "lake")
+    with emulator() as emu:
+        rep = refresh(lake=lake, categories=LIGHT)
+        assert rep.ok and rep.rows > 0
+        light = [s for s in emu.cohort.streams if s.category in LIGHT]
+        assert rep.streams == len(light) + len(emu.cohort.patients)  # + events
+        for s in light[:: max(1, len(light) // 4)]:  # sampled streams, every column
+            got, want = lake_rows(lake, s), expected(emu, s)
+            assert got.num_rows == want.num_rows > 0
+            assert got.equals(want.cast(got.schema)), s.id
+
+        # right after: no stream data is fetched again
+        emu.stats.reset()
+        again = refresh(lake=lake, categories=LIGHT)
+        assert again.windows_planned == 0 and data_requests(emu) == []
+
+        # the clock moves: only the open day and the new data are fetched
+        emu.stats.reset()
+        emu.set_now(NOW + timedelta(hours=20))
+        later = refresh(lake=lake, categories=LIGHT)
+        assert later.ok and later.rows > 0
+        starts = [int(q["start_time_ns"][0]) for q in data_requests(emu) if "start_time_ns" in q]
+        assert starts, "the advanced clock must produce new windows"
+        first_day = floor_day(NOW)
+        assert min(starts) >= int(first_day.timestamp()) * 10**9 - 1  # nothing before the open day
+        for s in light[:3]:
+            got, want = lake_rows(lake, s), expected(emu, s)
+            assert got.num_rows == want.num_rows
+            assert got.equals(want.cast(got.schema))
+
+        # the catalog agrees with the files and holds per-stream watermarks
+        cat = Catalog(open_lake(lake))
+        files = cat.files().to_pylist()
+        on_disk = {
+            str(p.relative_to(tmp_path / "lake"))
+            for p in (tmp_path / "lake").rglob("*.parquet")
+            if "_catalog" not in p.parts
+        }
+        assert {f["path"] for f in files} == on_disk
+        marks = cat.watermarks()
+        assert all(marks[s.id] > NOW for s in light)
+
+
+def test_events_land_in_their_table(tmp_path):
+    lake = str(tmp_path / "lake")
+    with emulator(patients=1) as emu:
+        refresh(lake=lake, categories=["symptom"])
+        pid = emu.cohort.patients[0].id
+        want = [e for e in emu.cohort.events(pid)]
+        got = duckdb.sql(
+            f"SELECT event_id, type, time FROM read_parquet('{lake}/events/**/*.parquet') ORDER BY time, event_id"
+        ).fetchall()
+        assert len(got) == len(want) > 0
+        assert {g[0] for g in got} == {e.id for e in want}
+        assert {g[1] for g in got} == {e.type for e in want}
+
+
+def test_fast_stream_day_matches_the_api_exactly(tmp_path):
+    lake = str(tmp_path / "lake")
+    with emulator(patients=1, days=1) as emu:
+        rep = refresh(lake=lake, categories=["kinematics"], include_events=False)
+        assert rep.ok
+        s = next(s for s in emu.cohort.streams if s.category == "kinematics")
+        got, want = lake_rows(lake, s), expected(emu, s)
+        assert got.num_rows == want.num_rows > 1_000_000
+        assert got.equals(want.cast(got.schema))
+
+
+def test_backfill_overwrite_rewrites_the_range_and_keeps_watermarks(tmp_path):
+    lake = str(tmp_path / "lake")
+    with emulator(patients=1) as emu:
+        refresh(lake=lake, categories=["vitals", "neural"], include_events=False)
+        cat = Catalog(open_lake(lake))
+        marks = cat.watermarks()
+        before = {f["path"]: f["run_id"] for f in cat.files().to_pylist()}
+
+        # without overwrite: everything is already complete, nothing is fetched
+        emu.stats.reset()
+        day = NOW.date() - timedelta(days=1)
+        rng = BackfillRange(
+            start=day, end=NOW.date(), categories=["vitals", "neural"], include_events=False
+        )
+        rep = backfill(range=rng, lake=lake)
+        assert rep.windows_planned == 0 and data_requests(emu) == []
+
+        rep = backfill(range=rng.model_copy(update={"overwrite": True}), lake=lake)
+        assert rep.ok and rep.windows_landed > 0
+        after = {f["path"]: f["run_id"] for f in Catalog(open_lake(lake)).files().to_pylist()}
+        assert after.keys() == before.keys()  # same deterministic keys: no copies
+        rewritten = [p for p in after if after[p] != before[p]]
+        assert rewritten and all(after[p] == rep.run_id for p in rewritten)
+        assert Catalog(open_lake(lake)).watermarks() == marks
+        for s in [s for s in emu.cohort.streams if s.category in ("vitals", "neural")]:
+            assert lake_rows(lake, s).num_rows == expected(emu, s).num_rows
+
+
+def test_backfill_rejects_a_bad_range_before_any_request(tmp_path):
+    with emulator(patients=1) as emu:
+        emu.stats.reset()
+        with pytest.raises(Exception, match="must be after start"):
+            backfill(range={"start": "2026-10-05", "end": "2026-10-01"}, lake=str(tmp_path))
+        with pytest.raises(Exception, match="start"):
+            backfill(range={"start": "2026-13-45", "end": "2026-10-01"}, lake=str(tmp_path))
+        with pytest.raises(Exception, match="future"):
+            backfill(range={"start": "2999-01-01", "end": "2999-01-02"}, lake=str(tmp_path))
+        assert emu.stats.log == []
+
+
+def test_a_failing_stream_is_reported_by_name_and_the_rest_lands(tmp_path):
+    lake = str(tmp_path / "lake")
+    with emulator(patients=1) as emu:
+        bad = next(s for s in emu.cohort.streams if s.category == "neural")
+        emu.set_fault(bad.id, "always_500")
+        state = refresh(
+            lake=lake, categories=["neural", "vitals"], include_events=False, return_state=True
+        )
+        assert state.is_failed()
+        exc = state.result(raise_on_failure=False)
+        assert isinstance(exc, IncompleteRun)
+        assert bad.id in str(exc)
+        assert {f["stream"] for f in exc.report.failures} == {bad.id}
+        for s in emu.cohort.streams:
+            if s.category in ("neural", "vitals") and s.id != bad.id:
+                assert lake_rows(lake, s).num_rows == expected(emu, s).num_rows
+        assert bad.id not in Catalog(open_lake(lake)).watermarks()
+
+
+def test_run_artifacts_are_created(tmp_path):
+    from prefect.client.orchestration import get_client
+
+    with emulator(patients=1):
+        state = refresh(lake=str(tmp_path / "lake"), categories=["symptom"], return_state=True)
+        flow_run_id = state.state_details.flow_run_id
+
+    async def artifacts():
+        async with get_client() as client:
+            return await client.read_artifacts()
+
+    import asyncio
+
+    arts = [a for a in asyncio.run(artifacts()) if a.flow_run_id == flow_run_id]
+    kinds = {a.type for a in arts}
+    assert {"table", "progress"} <= kinds
+    table = next(a for a in arts if a.type == "table")
+    assert table.key == "rune-lake-refresh-summary"
+    assert "symptom__tremor" in str(table.data)
