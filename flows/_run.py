@@ -30,6 +30,7 @@ from rune_io.models import StreamMeta
 from rune_io.plan import Chunk, Window
 from tasks import rune as rt
 from tasks import runtime
+from tasks.logs import forward_rune_io_logs
 
 #: In-process observers of chunk progress, ``hook(description, done, total)`` (the CLI's
 #: progress bar). Not used by deployments; artifacts carry progress there.
@@ -81,6 +82,7 @@ def execute(
     may_start: MayStart,
 ) -> sync.RunReport:
     """Discover, plan, fetch (fanned out over the task runner), commit, report."""
+    forward_rune_io_logs()
     log = get_run_logger()
     t0 = time.perf_counter()
     run_id = new_run_id(kind)

@@ -16,6 +16,7 @@ from typing import Any
 from rune_io.client import RuneClient
 from rune_io.config import Settings, load_settings
 from rune_io.lake import Lake, open_lake
+from tasks.logs import forward_rune_io_logs
 
 _local = threading.local()
 _lakes: dict[str, Lake] = {}
@@ -47,6 +48,7 @@ def client(credentials_block: str | None = None) -> RuneClient:
     cache: dict[str, RuneClient] = getattr(_local, "clients", None) or {}
     _local.clients = cache
     if key not in cache:
+        forward_rune_io_logs()  # also in Dask worker processes
         for old in cache.values():
             old.close()
         cache.clear()
