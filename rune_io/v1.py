@@ -8,8 +8,11 @@ Every paging mode of the seed document:
   ``next_page_token`` (``page`` is then not sent).
 
 Time series come back as Arrow record batches, one per page: ``time`` as
-``timestamp[us, tz=UTC]`` (the API's unix seconds, rounded to the microsecond), the
-other columns as the CSV/JSON gives them (``float64`` for ``x,y,z`` and ``bpm``).
+``timestamp[us, tz=UTC]`` whatever the ``timestamp`` format asked of the API (``unix``
+seconds are rounded to the microsecond; ``iso`` carries its offset; ``datetime`` is
+local time at the ``timezone`` offset, which is subtracted), ``availability`` as
+``int64``, the other columns as ``float64`` (``x,y,z``, ``bpm``; an interpolation gap
+is null). JSON ``partition_size`` sub-arrays are flattened back into one column.
 Events come back as the API's JSON objects.
 """
 
@@ -23,6 +26,7 @@ from urllib.parse import urljoin
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from rune_io.arrow_schema import TIME_TYPE
@@ -35,24 +39,48 @@ log = logging.getLogger("rune_io.v1")
 
 Format = Literal["csv", "json"]
 Paging = Literal["page", "token"]
+Timestamp = Literal["unix", "iso", "datetime"]
+
+#: query params the reader sets itself (paging, time format)
+_MANAGED = ("page", "next_page_token", "timestamp", "timezone")
 
 _VALUE_COLUMNS = {"accel": ("x", "y", "z"), "heartrate": ("bpm",)}
 
 
-def _time_us(seconds: pa.Array) -> pa.Array:
-    """Unix seconds (float) -> timestamp[us, UTC], rounded to the microsecond."""
-    values = np.asarray(seconds.to_numpy(zero_copy_only=False), dtype="float64")
-    if np.isnan(values).any():
-        raise DataError("a V1 row has no time")
-    return pa.array(np.rint(values * 1e6).astype("int64"), type=pa.int64()).cast(TIME_TYPE)
+def _time_us(col: pa.Array, timestamp: Timestamp = "unix", timezone: int = 0) -> pa.Array:
+    """The API's time column -> timestamp[us, UTC].
+
+    ``unix``: seconds (float), rounded to the microsecond; ``iso``: RFC 3339 strings with
+    ``Z`` or an offset; ``datetime``: local ``YYYY-MM-DD HH:MM:SS.ffffff`` at ``timezone``
+    seconds east of UTC.
+    """
+    if col.null_count:
+        raise DataError(f"{col.null_count} V1 row(s) have no time")
+    if timestamp == "unix":
+        if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type) or not len(col)):
+            raise DataError(f"V1 time is {col.type}, expected unix seconds", transient=True)
+        values = np.asarray(col.to_numpy(zero_copy_only=False), dtype="float64")
+        return pa.array(np.rint(values * 1e6).astype("int64"), type=pa.int64()).cast(TIME_TYPE)
+    text = col.cast(pa.string())
+    try:
+        if timestamp == "iso":
+            return text.cast(TIME_TYPE)
+        local = text.cast(pa.timestamp("us")).cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise DataError(f"V1 time is not {timestamp!r}: {exc}", transient=True) from None
+    return pc.subtract(local, timezone * 1_000_000).cast(TIME_TYPE)
 
 
-def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
+def _table_to_batch(
+    table: pa.Table, timestamp: Timestamp = "unix", timezone: int = 0
+) -> pa.RecordBatch:
     cols, names = [], []
     for name in table.column_names:
         col = table.column(name).combine_chunks()
         if name == "time":
-            col = _time_us(col)
+            col = _time_us(col, timestamp, timezone)
+        elif name == "availability":
+            col = col.cast(pa.int64())
         elif pa.types.is_integer(col.type) or pa.types.is_null(col.type):
             col = col.cast(pa.float64())
         cols.append(col)
@@ -60,32 +88,36 @@ def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(cols, names=names)
 
 
-def parse_csv_page(content: bytes) -> pa.RecordBatch | None:
+def parse_csv_page(
+    content: bytes, timestamp: Timestamp = "unix", timezone: int = 0
+) -> pa.RecordBatch | None:
     """A V1 CSV page as a batch; None for an empty body (the end, in page mode)."""
     if not content.strip():
         return None
+    time_type = pa.float64() if timestamp == "unix" else pa.string()
     try:
         table = pacsv.read_csv(
             io.BytesIO(content),
-            convert_options=pacsv.ConvertOptions(column_types={"time": pa.float64()}),
+            convert_options=pacsv.ConvertOptions(column_types={"time": time_type}),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"V1 CSV does not parse: {exc}", transient=True) from None
     if "time" not in table.column_names:
         raise DataError(f"V1 CSV has no time column: {table.column_names}", transient=True)
-    return _table_to_batch(table)
+    return _table_to_batch(table, timestamp, timezone)
 
 
-def parse_json_series(doc: Any) -> pa.RecordBatch:
+def parse_json_series(doc: Any, timestamp: Timestamp = "unix", timezone: int = 0) -> pa.RecordBatch:
     """A V1 JSON time-series page (``{"result": {"time": [...], "x": [...]}}``) as a batch.
 
-    Accepts the columns directly in ``result`` or under ``result.data``.
+    Accepts the columns directly in ``result`` or under ``result.data``; arrays split
+    into sub-arrays by ``partition_size`` are flattened.
     """
     result = doc.get("result") if isinstance(doc, dict) else None
     if not isinstance(result, dict):
         raise DataError("V1 JSON page has no result object", transient=True)
     data = result.get("data") if isinstance(result.get("data"), dict) else result
-    columns = {k: v for k, v in data.items() if isinstance(v, list)}
+    columns = {k: _flatten(v) for k, v in data.items() if isinstance(v, list)}
     if "time" not in columns:
         raise DataError(f"V1 JSON result has no time array: {sorted(data)}", transient=True)
     try:
@@ -93,7 +125,14 @@ def parse_json_series(doc: Any) -> pa.RecordBatch:
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
         raise DataError(f"V1 JSON result does not form a table: {exc}", transient=True) from None
     ordered = ["time"] + [c for c in table.column_names if c != "time"]
-    return _table_to_batch(table.select(ordered))
+    return _table_to_batch(table.select(ordered), timestamp, timezone)
+
+
+def _flatten(values: list) -> list:
+    """``partition_size`` nests each array into sub-arrays: join them back."""
+    if values and all(isinstance(v, list) for v in values):
+        return [x for part in values for x in part]
+    return values
 
 
 class V1Client:
@@ -146,23 +185,38 @@ class V1Client:
         fmt: Format = "csv",
         paging: Paging = "page",
         page_size: int | None = None,
+        timestamp: Timestamp = "unix",
+        timezone: int | None = None,
         **params: Any,
     ) -> Iterator[pa.RecordBatch]:
-        """Yield one batch per page of a V1 time series (``accel``, ``heartrate``, ``lfp``...)."""
+        """Yield one batch per page of a V1 time series (``accel``, ``heartrate``, ``lfp``...).
+
+        ``params`` go to the API as they are (``expression``, ``frequency`` or
+        ``resolution``, ``interpolation``, ``partition_size`` (JSON only)...); paging and
+        the time format are the reader's (``timestamp``, ``timezone`` arguments).
+        """
         if fmt not in ("csv", "json"):
             raise ValueError(f"fmt must be 'csv' or 'json', got {fmt!r}")
-        if "partition_size" in params:
-            raise ValueError("partition_size is not supported: it nests the arrays")
-        query = self._params(patient_id, device_id, start, end, page_size, params)
+        if timestamp not in ("unix", "iso", "datetime"):
+            raise ValueError(f"timestamp must be 'unix', 'iso' or 'datetime', got {timestamp!r}")
+        managed = sorted(set(params) & set(_MANAGED))
+        if managed:
+            raise ValueError(f"{managed} are set by the reader (paging, timestamp arguments)")
+        if fmt == "csv" and params.get("partition_size") is not None:
+            raise ValueError("partition_size applies to JSON only")
+        tz = int(timezone or 0)
+        extra = {**params, "timestamp": timestamp, "timezone": timezone}
+        query = self._params(patient_id, device_id, start, end, page_size, extra)
         pager = self._paginator(fmt, paging)
         where = f"/v1/{resource}.{fmt} device {device_id}"
 
         def parse(resp: Response) -> Any:
             try:
                 if fmt == "csv":
-                    return parse_csv_page(resp.content)
+                    return parse_csv_page(resp.content, timestamp, tz)
                 doc = resp.json()  # parsed once; PageNumber reads next_page from this dict
-                return {"next_page": doc.get("next_page"), "batch": parse_json_series(doc)}
+                batch = parse_json_series(doc, timestamp, tz)
+                return {"next_page": doc.get("next_page"), "batch": batch}
             except DataError as exc:
                 raise DataError(
                     f"{where} page {pager.pages}: {exc}", transient=exc.transient
