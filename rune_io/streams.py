@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 
 from rune_io.arrow_schema import TIME_TYPE, stream_schema
 from rune_io.errors import DataError
+from rune_io.faults import crash_point
 from rune_io.http import HttpClient, Response
 from rune_io.models import StreamMeta
 from rune_io.paginators import HeaderCursor, paginate
@@ -265,6 +266,7 @@ class StreamReader:
             rows += batch.num_rows
             log.debug("%s page %d: %d rows", where, page, batch.num_rows)
             page += 1
+            crash_point("page")
             return batch
 
         def done() -> bool:

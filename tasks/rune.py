@@ -11,6 +11,7 @@ from prefect.concurrency.sync import concurrency
 
 from rune_io import sync
 from rune_io.errors import is_transient
+from rune_io.faults import crash_point
 from rune_io.models import Patient, StreamMeta
 from rune_io.plan import Chunk
 from tasks import runtime
@@ -79,6 +80,7 @@ def commit_catalog(
     """Watermarks, run record, then consolidate the catalog (after all data landed)."""
     from rune_io.lake import Catalog
 
+    crash_point("before_commit")
     cat = Catalog(runtime.lake(lake_url))
     if watermarks:
         cat.set_watermarks(watermarks, run_id)

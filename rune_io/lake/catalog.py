@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rune_io.arrow_schema import TIME_TYPE
+from rune_io.faults import crash_point
 from rune_io.lake.errors import SchemaConflictError
 from rune_io.lake.layout import (
     CATALOG_DIR,
@@ -452,6 +453,7 @@ class Catalog:
             table = _to_table(name, list(state[name].values()))
             with atomic_file(self.lake, f"{CATALOG_DIR}/{name}.parquet") as (tmp, _):
                 pq.write_table(table, tmp, compression="zstd", store_schema=True)
+            crash_point("commit")
         for rel in pending:
             self.lake.fs.rm_file(self.lake.path(rel))
         report.pending_objects = len(pending)

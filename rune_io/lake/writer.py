@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rune_io.arrow_schema import stream_schema
+from rune_io.faults import crash_point
 from rune_io.lake.catalog import FOOTER_KEY, Catalog, FileEntry, entry_from_footer
 from rune_io.lake.errors import LakeError, PartitionWindowError
 from rune_io.lake.layout import (
@@ -172,6 +173,7 @@ class _PartitionSink:
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.write_schema, **self.options)
         self.writer.write_table(self._with_constants(table), row_group_size=ROW_GROUP_ROWS)
+        crash_point("write")
 
     def _flush_group(self) -> None:
         table = pa.Table.from_batches(self.buffer, schema=self.base)
@@ -289,6 +291,7 @@ def write_stream_partition(
         if replace_empty:
             _remove_file(lake, rel, table, run_id)
         return None
+    crash_point("published")
     entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
     _record(lake, entry)
     return entry
@@ -364,6 +367,7 @@ def write_events(
         with pq.ParquetWriter(tmp, EVENTS_SCHEMA, **_parquet_options(EVENTS_SCHEMA)) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             writer.add_key_value_metadata({FOOTER_KEY: json.dumps(footer)})
+    crash_point("published")
     entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
     _record(lake, entry)
     return entry
