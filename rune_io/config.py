@@ -89,10 +89,17 @@ ENV_VARS: dict[str, str] = {
     "jwt": "RUNE_JWT",
     "stream_url": "RUNE_STREAM_URL",
     "graph_url": "RUNE_GRAPH_URL",
+    "connect_timeout": "RUNE_CONNECT_TIMEOUT",
+    "read_timeout": "RUNE_READ_TIMEOUT",
+    "max_attempts": "RUNE_MAX_ATTEMPTS",
+    "backoff_base": "RUNE_BACKOFF_BASE",
+    "backoff_cap": "RUNE_BACKOFF_CAP",
+    "verify_tls": "RUNE_VERIFY_TLS",
+    "read_parallelism": "RUNE_READ_PARALLELISM",
 }
 
 _FLOAT_KEYS = ("connect_timeout", "read_timeout", "backoff_base", "backoff_cap", "retry_after_cap")
-_INT_KEYS = ("max_attempts", "pool_size")
+_INT_KEYS = ("max_attempts", "pool_size", "read_parallelism")
 _BOOL_KEYS = ("verify_tls",)
 #: keys the project file's ``rune:`` section and explicit arguments may set
 SETTABLE: frozenset[str] = frozenset(
@@ -137,6 +144,8 @@ class Settings:
     """Longest server ``Retry-After`` honoured, seconds."""
     pool_size: int = 16
     """Connections kept per host in the session's pool (match your thread count)."""
+    read_parallelism: int = 1
+    """Concurrent page chains per V2 read (``StreamReader.read(parallel=...)`` default)."""
     verify_tls: bool = True
     """Verify TLS certificates."""
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -160,6 +169,8 @@ class Settings:
             )
         if self.pool_size < 1:
             raise ConfigError(f"pool_size must be >= 1, got {self.pool_size}")
+        if self.read_parallelism < 1:
+            raise ConfigError(f"read_parallelism must be >= 1, got {self.read_parallelism}")
 
     @property
     def timeout(self) -> tuple[float, float]:

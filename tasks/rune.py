@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from datetime import datetime
 
@@ -15,6 +16,21 @@ from rune_io.faults import crash_point
 from rune_io.models import Patient, StreamMeta
 from rune_io.plan import Chunk
 from tasks import runtime
+
+
+def _retry_delays() -> list[float]:
+    """Waits between a chunk's task retries: ``RUNE_LAKE_TASK_RETRY_DELAYS`` (seconds,
+    comma-separated; one retry per value), default ``10,60``."""
+    raw = os.environ.get("RUNE_LAKE_TASK_RETRY_DELAYS", "10,60")
+    try:
+        return [float(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(
+            f"RUNE_LAKE_TASK_RETRY_DELAYS must be seconds like '10,60', got {raw!r}"
+        ) from None
+
+
+RETRY_DELAYS = _retry_delays()
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -45,8 +61,8 @@ def discover(
     name="fetch-chunk",
     task_run_name="fetch {chunk.label}",
     cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=[10, 60],
+    retries=len(RETRY_DELAYS),
+    retry_delay_seconds=RETRY_DELAYS or 0,
     retry_jitter_factor=0.5,
     retry_condition_fn=transient_only,
 )

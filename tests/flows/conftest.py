@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# quick retries: the policies are the same, the waits are short (set before tasks import)
+os.environ.setdefault("RUNE_LAKE_TASK_RETRY_DELAYS", "0.2")
 
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
@@ -25,6 +27,9 @@ NOW = datetime(2026, 11, 1, 15, 30, tzinfo=UTC)
 LIGHT = ["vitals", "neural", "symptom", "behavior"]
 
 RUNE_VARS = (
+    "RUNE_MAX_ATTEMPTS",
+    "RUNE_BACKOFF_BASE",
+    "RUNE_BACKOFF_CAP",
     "RUNE_STREAM_URL",
     "RUNE_GRAPH_URL",
     "RUNE_ACCESS_TOKEN_ID",
@@ -52,6 +57,9 @@ def api_env(emu, **extra: str) -> Iterator[None]:
         RUNE_GRAPH_URL=emu.url,
         RUNE_ACCESS_TOKEN_ID=DEMO_ACCESS_TOKEN_ID,
         RUNE_ACCESS_TOKEN_SECRET=DEMO_ACCESS_TOKEN_SECRET,
+        RUNE_MAX_ATTEMPTS="4",
+        RUNE_BACKOFF_BASE="0.05",
+        RUNE_BACKOFF_CAP="0.2",
         **extra,
     )
     try:
