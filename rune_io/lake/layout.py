@@ -20,13 +20,12 @@ Layout (version :data:`LAYOUT_VERSION`)::
   ``patient_id`` data column (the raw id, always a string) is what every engine shows,
   and ``patient`` is a string partition column for pruning
   (``WHERE patient = 'p-<id>'``, see :func:`patient_partition`).
-* Stream tables are partitioned by UTC day, events by month. One (stream, day) window of
-  ``rune_io.plan`` is exactly one file, which is what lets parallel tasks write without
-  ever reading back or merging a shared file. Low-rate streams (symptoms, heart rate) make
-  small daily files (see BENCHMARKS.md, "Lake write"); :data:`MONTHLY_TABLES` can move a
-  table to ``month=YYYY-MM`` partitions, but a file always holds the *whole* partition of
-  its stream, so the caller must then fetch whole months (the day planner does not), or a
-  post-run compaction must build them. Events are fetched a month at a time anyway.
+* Fast streams (50 Hz accelerometry, heart rate) are partitioned by UTC day; low-rate
+  streams (symptom minutes, LFP trend logs every 10 min, phone activity) and events by
+  UTC month (:data:`MONTHLY_TABLES`): a day of those is 3-15 KiB of Parquet, a month
+  0.1-0.5 MiB. A file always holds the *whole* partition of its stream, so no task ever
+  reads back or merges a shared file: ``rune_io.plan`` plans one window per partition
+  and re-fetches the open month whole, which for these streams is still one API page.
 """
 
 from __future__ import annotations
@@ -51,7 +50,12 @@ STAGING_DIR = "_staging"
 
 #: Tables partitioned by calendar month (fnmatch patterns on the table name); all others
 #: by UTC day. A monthly *stream* table needs whole-month fetches (see the module doc).
-MONTHLY_TABLES: tuple[str, ...] = (EVENTS_TABLE,)
+MONTHLY_TABLES: tuple[str, ...] = (
+    "symptom__*",
+    "neural__lfp_trend_log_power",
+    "behavior__*",
+    EVENTS_TABLE,
+)
 
 #: Metadata columns added after the stream type's dimensions, in this order.
 META_COLUMNS: tuple[str, ...] = ("stream_id", "patient_id", "device_id", "algorithm")

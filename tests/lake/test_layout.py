@@ -74,7 +74,9 @@ def test_partitions():
         datetime(2024, 3, 1, tzinfo=UTC),
     )
     tremor = make_stream(category="symptom", measurement="tremor", stream_type=TREMOR_TYPE)
-    assert granularity(table_name(tremor)) == "date"  # one plan window = one file
+    assert granularity(table_name(tremor)) == "month"  # low-rate: month files
+    assert granularity("kinematics__acceleration") == "date"
+    assert granularity("vitals__heart_rate") == "date"
     assert granularity("events") == "month"
     m = partition_of("events", datetime(2024, 12, 31, 23, 59, tzinfo=UTC))
     assert (m.dirname, m.end) == ("month=2024-12", datetime(2025, 1, 1, tzinfo=UTC))
