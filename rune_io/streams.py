@@ -7,6 +7,11 @@ with column types from the stream type's dimensions; ``time`` (unix ns) becomes
 ``timestamp[us, tz=UTC]``. Only one page is held at a time, so memory stays flat however
 long the window.
 
+Parallel reads (``read(..., parallel=N)``, default ``settings.read_parallelism``): the
+window is cut into contiguous time sub-windows, each paged with its own token chain by
+one of ``N`` worker threads (each with its own HTTP session), and the batches come out
+strictly in time order. See :meth:`StreamReader.read`.
+
 Sub-microsecond times: the lake stores microseconds. By default a time with a
 sub-microsecond part is a :class:`~rune_io.errors.DataError` (no silent precision loss);
 ``sub_us="truncate"`` drops the extra digits instead.
@@ -19,11 +24,14 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote, urljoin
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import requests
 
 from rune_io.arrow_schema import TIME_TYPE, stream_schema
 from rune_io.errors import DataError
@@ -36,6 +44,8 @@ from rune_io.windows import TimeLike, to_unix_ns, to_utc
 log = logging.getLogger("rune_io.streams")
 
 _NS_TYPE = pa.timestamp("ns", tz="UTC")
+_SECOND_NS = 1_000_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SubMicros = Literal["error", "truncate"]
 
 
@@ -123,6 +133,64 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], type=f.type) for f in schema], schema=schema)
 
 
+def split_window(lo_ns: int, hi_ns: int, parts: int) -> list[tuple[int, int]]:
+    """``[lo_ns, hi_ns)`` as at most ``parts`` contiguous ``[a, b)`` pieces, in order.
+
+    Pieces are of (nearly) equal duration; inner boundaries are floored to a whole unix
+    second when that keeps them strictly increasing. Every instant of the window is in
+    exactly one piece (start inclusive, end exclusive).
+    """
+    if hi_ns <= lo_ns:
+        return []
+    parts = max(1, min(parts, hi_ns - lo_ns))
+    bounds = [lo_ns]
+    for i in range(1, parts):
+        b = lo_ns + (hi_ns - lo_ns) * i // parts
+        for unit in (_SECOND_NS, 1000):  # a whole second, else a whole microsecond
+            if b - b % unit > bounds[-1]:
+                b -= b % unit
+                break
+        if bounds[-1] < b < hi_ns:
+            bounds.append(b)
+    bounds.append(hi_ns)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def _ns_to_dt(ns: int) -> datetime:
+    """Unix ns -> aware UTC datetime (floored to the microsecond; for messages)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def worker_http(parent: HttpClient) -> HttpClient:
+    """A new :class:`HttpClient` for one worker thread: its own ``requests.Session``
+    (its own connection pool), with the parent's headers, proxies, TLS settings, retry
+    policy and sleep.
+
+    ``requests.Session`` is not documented as thread-safe (cookie jar, adapter mounting
+    and redirect state are shared mutable objects), so parallel reads never share one:
+    each worker thread owns a session for its lifetime and reuses its keep-alive
+    connection across the sub-windows it reads.
+    """
+    session = requests.Session()
+    src = parent.session
+    session.headers.clear()
+    session.headers.update(src.headers)
+    session.proxies = dict(src.proxies)
+    session.auth = src.auth
+    session.cert = src.cert
+    session.trust_env = src.trust_env
+    http = HttpClient(parent.settings, policy=parent.policy, sleep=parent.sleep, session=session)
+    session.verify = src.verify
+    return http
+
+
+class _Failed:
+    """A worker's exception, on its way to the consumer."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
 class _Prefetcher:
     """Fetch pages in a background thread, at most ``depth`` ahead of the consumer.
 
@@ -185,20 +253,40 @@ class StreamReader:
         stream_url: default ``http.settings.stream_url``.
         prefetch: download page ``n+1`` in a background thread while page ``n`` is
             parsed (one page ahead; memory stays a few pages).
+        parallel: default of :meth:`read`'s ``parallel`` (default
+            ``http.settings.read_parallelism``, else 1).
+        splits_per_worker: a parallel read cuts its window into ``parallel *
+            splits_per_worker`` sub-windows (small enough that a worker rarely waits
+            on a full queue, see :meth:`read`).
+        queue_depth: parsed pages a sub-window may hold before its worker waits.
     """
 
     def __init__(
-        self, http: HttpClient, stream_url: str | None = None, *, prefetch: bool = True
+        self,
+        http: HttpClient,
+        stream_url: str | None = None,
+        *,
+        prefetch: bool = True,
+        parallel: int | None = None,
+        splits_per_worker: int = 4,
+        queue_depth: int = 4,
     ) -> None:
         self.http = http
         self.stream_url = stream_url or http.settings.stream_url
         self.prefetch = prefetch
+        self.parallel = parallel or getattr(http.settings, "read_parallelism", 1) or 1
+        if self.parallel < 1 or splits_per_worker < 1 or queue_depth < 1:
+            raise ValueError("parallel, splits_per_worker and queue_depth must be >= 1")
+        self.splits_per_worker = splits_per_worker
+        self.queue_depth = queue_depth
 
     def url(self, stream_id: str) -> str:
         """Absolute URL of a stream's data endpoint (a path in ``stream_url`` is dropped)."""
         return urljoin(self.stream_url + "/", stream_path(stream_id))
 
-    def _fetch(self, url: str, params: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Response]]:
+    def _fetch(
+        self, http: HttpClient, url: str, params: dict[str, Any]
+    ) -> Iterator[tuple[dict[str, Any], Response]]:
         """Yield ``(params, response)`` per page: bodies read whole (truncation retried),
         not parsed."""
         pager = HeaderCursor(param="page_token")
@@ -206,7 +294,7 @@ class StreamReader:
         pager.init_request(params)
         while pager.has_next_page:
             used = dict(params)
-            resp = self.http.request("GET", url, params=params)
+            resp = http.request("GET", url, params=params)
             pager.update_state(resp)
             pager.pages += 1
             yield used, resp
@@ -221,35 +309,82 @@ class StreamReader:
         *,
         limit: int | None = None,
         sub_us: SubMicros = "error",
+        parallel: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        """Yield one record batch per page of ``[start, end)``; columns ``stream_schema(...)``.
+        """Yield record batches of ``[start, end)`` in time order; columns ``stream_schema(...)``.
 
-        A page with no rows gives an empty batch; an empty or inverted window makes no
-        request and yields nothing. ``limit`` caps the total rows (sent to the server
-        and enforced here).
+        Sequential (``parallel=1``): one batch per page, one token chain. A page with
+        no rows gives an empty batch; an empty or inverted window makes no request and
+        yields nothing. ``limit`` caps the total rows (sent to the server and enforced
+        here); a read with a ``limit`` is always sequential.
+
+        Parallel (``parallel=N > 1``, default ``settings.read_parallelism``): the window
+        is cut into ``N * splits_per_worker`` contiguous sub-windows of equal duration
+        (``[a, b)``, so no row is in two of them), each paged with its own token chain
+        by one of ``N`` worker threads. Each worker owns a ``requests.Session`` (see
+        :func:`worker_http`) and parses its pages; the batches are yielded strictly in
+        time order (sub-window by sub-window). Memory is bounded: at most ``N``
+        sub-windows are in flight, each holding at most ``queue_depth`` parsed pages
+        (bounded queue; the worker waits when it is full). Many short sub-windows rather
+        than ``N`` long ones: with strict ordering and bounded queues, a worker whose
+        sub-window is far ahead of the consumer would stall on its full queue, so ``N``
+        long chains would overlap only ``queue_depth`` pages. Empty pages are dropped
+        (one empty batch is yielded if the whole window is empty). Stopping early (or a
+        failure) stops the workers and closes their sessions.
 
         Raises:
             DataError: a page kept failing to parse; the message names the stream,
-                window and page.
-            ApiError, TransientError: see :meth:`rune_io.http.HttpClient.request`.
+                (sub-)window and page.
+            ApiError, TransientError: see :meth:`rune_io.http.HttpClient.request`; from
+                a parallel read they carry a note (``__notes__``) naming the stream,
+                sub-window and page.
         """
         lo, hi = to_utc(start), to_utc(end)
         if lo >= hi:
             return
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be >= 1 or None, got {limit}")
+        workers = self.parallel if parallel is None else parallel
+        if workers < 1:
+            raise ValueError(f"parallel must be >= 1, got {workers}")
+        lo_ns, hi_ns = to_unix_ns(lo), to_unix_ns(hi)
+        if workers > 1 and limit is None:
+            pieces = split_window(lo_ns, hi_ns, workers * self.splits_per_worker)
+            if len(pieces) > 1:
+                yield from self._read_parallel(stream, pieces, sub_us, workers)
+                return
+        yield from self._read_window(
+            self.http, stream, lo_ns, hi_ns, limit=limit, sub_us=sub_us, prefetch=self.prefetch
+        )
+
+    def _read_window(
+        self,
+        http: HttpClient,
+        stream: StreamMeta,
+        lo_ns: int,
+        hi_ns: int,
+        *,
+        limit: int | None,
+        sub_us: SubMicros,
+        prefetch: bool,
+        label: str = "window",
+    ) -> Iterator[pa.RecordBatch]:
+        """One token chain over ``[lo_ns, hi_ns)``: one batch per page."""
         schema = stream_schema(stream.stream_type)
         parser = CsvPageParser(schema, sub_us)
         url = self.url(stream.id)
         params: dict[str, Any] = {
-            "start_time_ns": to_unix_ns(lo),
-            "end_time_ns": to_unix_ns(hi),
+            "start_time_ns": lo_ns,
+            "end_time_ns": hi_ns,
             "format": "csv",
             "timestamp": "unixns",
             "translate_enums": "True",
             "limit": limit,
         }
-        where = f"stream {stream.id} window [{lo.isoformat()}, {hi.isoformat()})"
+        where = (
+            f"stream {stream.id} {label} "
+            f"[{_ns_to_dt(lo_ns).isoformat()}, {_ns_to_dt(hi_ns).isoformat()})"
+        )
         page = 0
         rows = 0
 
@@ -273,8 +408,8 @@ class StreamReader:
             return limit is not None and rows >= limit
 
         resume: str | None = None  # page_token of a page that failed to parse
-        if self.prefetch:
-            fetcher = _Prefetcher(self._fetch(url, params))
+        if prefetch:
+            fetcher = _Prefetcher(self._fetch(http, url, params))
             try:
                 for page_params, resp in fetcher:
                     try:
@@ -292,10 +427,108 @@ class StreamReader:
                 fetcher.close()
         # sequential: parse inside the retry loop (also the fallback after a bad page)
         pager = HeaderCursor(param="page_token", start=resume or None)
-        for _resp, batch in paginate(self.http, url, params, pager, parse):
+        for _resp, batch in paginate(http, url, params, pager, parse):
             yield emit(batch)
             if done():
                 return
+
+    def _read_parallel(
+        self,
+        stream: StreamMeta,
+        pieces: list[tuple[int, int]],
+        sub_us: SubMicros,
+        workers: int,
+    ) -> Iterator[pa.RecordBatch]:
+        """Sub-windows read by ``workers`` threads, yielded in order (see :meth:`read`)."""
+        stop = threading.Event()
+        local = threading.local()
+        clients: list[HttpClient] = []
+        lock = threading.Lock()
+        n = len(pieces)
+
+        def thread_http() -> HttpClient:
+            http = getattr(local, "http", None)
+            if http is None:
+                http = worker_http(self.http)
+                local.http = http
+                with lock:
+                    clients.append(http)
+            return http
+
+        def put(q: queue.Queue[Any], item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def run(k: int, q: queue.Queue[Any]) -> None:
+            a, b = pieces[k]
+            label = f"sub-window {k + 1}/{n}"
+            page = 0
+            try:
+                if stop.is_set():
+                    return
+                for batch in self._read_window(
+                    thread_http(), stream, a, b,
+                    limit=None, sub_us=sub_us, prefetch=False, label=label,
+                ):  # fmt: skip
+                    if not put(q, batch):
+                        return
+                    page += 1
+                put(q, _Prefetcher._END)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                if not isinstance(exc, DataError):  # DataError's message has it already
+                    exc.add_note(
+                        f"while reading stream {stream.id} {label} "
+                        f"[{_ns_to_dt(a).isoformat()}, {_ns_to_dt(b).isoformat()}) page {page}"
+                    )
+                put(q, _Failed(exc))
+
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rune_io-read")
+        queues: list[queue.Queue[Any] | None] = []
+
+        def submit_next() -> None:
+            k = len(queues)
+            if k < n:
+                q: queue.Queue[Any] = queue.Queue(maxsize=self.queue_depth)
+                queues.append(q)
+                pool.submit(run, k, q)
+
+        schema = stream_schema(stream.stream_type)
+        yielded = False
+        try:
+            for _ in range(workers):
+                submit_next()
+            for k in range(n):
+                q = queues[k]
+                assert q is not None
+                while True:
+                    item = q.get()
+                    if item is _Prefetcher._END:
+                        break
+                    if isinstance(item, _Failed):
+                        raise item.exc
+                    if item.num_rows:
+                        yielded = True
+                        yield item
+                queues[k] = None
+                submit_next()
+            if not yielded:
+                yield _empty(schema)
+        finally:
+            stop.set()
+            for q in queues:  # unblock workers waiting on a full queue
+                while q is not None:
+                    try:
+                        q.get_nowait()
+                    except queue.Empty:
+                        break
+            pool.shutdown(wait=True, cancel_futures=True)
+            for http in clients:
+                http.close()
 
     def read_table(
         self,
@@ -305,8 +538,9 @@ class StreamReader:
         *,
         limit: int | None = None,
         sub_us: SubMicros = "error",
+        parallel: int | None = None,
     ) -> pa.Table:
         """All of :meth:`read` as one table (always with the stream's schema)."""
         schema = stream_schema(stream.stream_type)
-        batches = list(self.read(stream, start, end, limit=limit, sub_us=sub_us))
+        batches = list(self.read(stream, start, end, limit=limit, sub_us=sub_us, parallel=parallel))
         return pa.Table.from_batches(batches, schema=schema)
