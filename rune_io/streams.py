@@ -23,7 +23,7 @@ import io
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -38,7 +38,7 @@ from rune_io.errors import DataError
 from rune_io.faults import crash_point
 from rune_io.http import HttpClient, Response
 from rune_io.models import StreamMeta
-from rune_io.paginators import HeaderCursor, paginate
+from rune_io.paginators import NEXT_PAGE_HEADER, HeaderCursor, paginate
 from rune_io.windows import TimeLike, to_unix_ns, to_utc
 
 log = logging.getLogger("rune_io.streams")
@@ -154,6 +154,31 @@ def split_window(lo_ns: int, hi_ns: int, parts: int) -> list[tuple[int, int]]:
             bounds.append(b)
     bounds.append(hi_ns)
     return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def plan_sub_windows(
+    page_times_us: Sequence[int], hi_ns: int, max_parts: int
+) -> list[tuple[int, int]]:
+    """Sub-windows for the rest of a read after a full first page with these times
+    (unix microseconds, ascending).
+
+    The rest is ``[last + 1 ns, hi_ns)`` (the page token resumes after the last served
+    time, too). It is cut into about as many pieces as it holds pages at the density of
+    the page's second half (its first half may straddle a gap in the data), at most
+    ``max_parts``: a short rest stays one chain.
+    """
+    n = len(page_times_us)
+    if n < 2:
+        return []
+    last = int(page_times_us[-1])
+    start = last * 1000 + 1
+    if start >= hi_ns:
+        return []
+    mid = n // 2
+    half_ns = max(1, (last - int(page_times_us[mid])) * 1000)
+    page_ns = max(1, half_ns * (n - 1) // max(1, n - 1 - mid))
+    est_pages = -(-(hi_ns - start) // page_ns)
+    return split_window(start, hi_ns, max(1, min(max_parts, est_pages)))
 
 
 def _ns_to_dt(ns: int) -> datetime:
@@ -285,11 +310,11 @@ class StreamReader:
         return urljoin(self.stream_url + "/", stream_path(stream_id))
 
     def _fetch(
-        self, http: HttpClient, url: str, params: dict[str, Any]
+        self, http: HttpClient, url: str, params: dict[str, Any], start: str | None = None
     ) -> Iterator[tuple[dict[str, Any], Response]]:
-        """Yield ``(params, response)`` per page: bodies read whole (truncation retried),
-        not parsed."""
-        pager = HeaderCursor(param="page_token")
+        """Yield ``(params, response)`` per page (from page token ``start`` if given):
+        bodies read whole (truncation retried), not parsed."""
+        pager = HeaderCursor(param="page_token", start=start)
         params = dict(params)
         pager.init_request(params)
         while pager.has_next_page:
@@ -349,10 +374,8 @@ class StreamReader:
             raise ValueError(f"parallel must be >= 1, got {workers}")
         lo_ns, hi_ns = to_unix_ns(lo), to_unix_ns(hi)
         if workers > 1 and limit is None:
-            pieces = split_window(lo_ns, hi_ns, workers * self.splits_per_worker)
-            if len(pieces) > 1:
-                yield from self._read_parallel(stream, pieces, sub_us, workers)
-                return
+            yield from self._read_adaptive(stream, lo_ns, hi_ns, sub_us, workers)
+            return
         yield from self._read_window(
             self.http, stream, lo_ns, hi_ns, limit=limit, sub_us=sub_us, prefetch=self.prefetch
         )
@@ -368,24 +391,19 @@ class StreamReader:
         sub_us: SubMicros,
         prefetch: bool,
         label: str = "window",
+        start_token: str | None = None,
+        first_page: int = 0,
     ) -> Iterator[pa.RecordBatch]:
-        """One token chain over ``[lo_ns, hi_ns)``: one batch per page."""
+        """One token chain over ``[lo_ns, hi_ns)`` (from ``start_token``): a batch per page."""
         schema = stream_schema(stream.stream_type)
         parser = CsvPageParser(schema, sub_us)
         url = self.url(stream.id)
-        params: dict[str, Any] = {
-            "start_time_ns": lo_ns,
-            "end_time_ns": hi_ns,
-            "format": "csv",
-            "timestamp": "unixns",
-            "translate_enums": "True",
-            "limit": limit,
-        }
+        params = self._params(lo_ns, hi_ns, limit)
         where = (
             f"stream {stream.id} {label} "
             f"[{_ns_to_dt(lo_ns).isoformat()}, {_ns_to_dt(hi_ns).isoformat()})"
         )
-        page = 0
+        page = first_page
         rows = 0
 
         def parse(resp: Response) -> pa.RecordBatch:
@@ -407,9 +425,9 @@ class StreamReader:
         def done() -> bool:
             return limit is not None and rows >= limit
 
-        resume: str | None = None  # page_token of a page that failed to parse
+        resume = start_token  # also: page_token of a page that failed to parse
         if prefetch:
-            fetcher = _Prefetcher(self._fetch(http, url, params))
+            fetcher = _Prefetcher(self._fetch(http, url, params, start_token))
             try:
                 for page_params, resp in fetcher:
                     try:
@@ -432,12 +450,71 @@ class StreamReader:
             if done():
                 return
 
+    def _read_adaptive(
+        self, stream: StreamMeta, lo_ns: int, hi_ns: int, sub_us: SubMicros, workers: int
+    ) -> Iterator[pa.RecordBatch]:
+        """First page sequentially; if more follow, the rest in parallel sub-windows.
+
+        The first page costs nothing extra and says whether a parallel read pays: a
+        window that fits in one page is one request, as sequentially. Otherwise the
+        rest of the window, ``(last time of page 0, end)``, is cut into sub-windows of
+        about a page each at page 0's density, at most ``workers * splits_per_worker``
+        (see :func:`plan_sub_windows`).
+        """
+        schema = stream_schema(stream.stream_type)
+        parser = CsvPageParser(schema, sub_us)
+        url = self.url(stream.id)
+        params = self._params(lo_ns, hi_ns, None)
+        where = (
+            f"stream {stream.id} window "
+            f"[{_ns_to_dt(lo_ns).isoformat()}, {_ns_to_dt(hi_ns).isoformat()})"
+        )
+        seen: list[Response] = []
+
+        def parse(resp: Response) -> pa.RecordBatch:
+            seen.append(resp)
+            try:
+                return parser(resp.content)
+            except DataError as exc:
+                raise DataError(f"{where} page 0: {exc}", transient=exc.transient) from None
+
+        batch = self.http.request("GET", url, params=params, parse=parse)
+        token = seen[-1].headers.get(NEXT_PAGE_HEADER)
+        crash_point("page")
+        yield batch
+        if not token:
+            return
+        pieces: list[tuple[int, int]] = []
+        if batch.num_rows and sub_us == "error":  # times exact to the microsecond
+            times = batch.column(0).cast(pa.int64()).to_numpy()
+            pieces = plan_sub_windows(times, hi_ns, workers * self.splits_per_worker)
+        if len(pieces) <= 1:  # the rest is about a page (or times are inexact): follow the token
+            yield from self._read_window(
+                self.http, stream, lo_ns, hi_ns, limit=None, sub_us=sub_us,
+                prefetch=self.prefetch, start_token=token, first_page=1,
+            )  # fmt: skip
+            return
+        yield from self._read_parallel(stream, pieces, sub_us, workers, ensure_batch=False)
+
+    @staticmethod
+    def _params(lo_ns: int, hi_ns: int, limit: int | None) -> dict[str, Any]:
+        return {
+            "start_time_ns": lo_ns,
+            "end_time_ns": hi_ns,
+            "format": "csv",
+            "timestamp": "unixns",
+            "translate_enums": "True",
+            "limit": limit,
+        }
+
     def _read_parallel(
         self,
         stream: StreamMeta,
         pieces: list[tuple[int, int]],
         sub_us: SubMicros,
         workers: int,
+        *,
+        ensure_batch: bool = True,
     ) -> Iterator[pa.RecordBatch]:
         """Sub-windows read by ``workers`` threads, yielded in order (see :meth:`read`)."""
         stop = threading.Event()
@@ -498,7 +575,7 @@ class StreamReader:
                 pool.submit(run, k, q)
 
         schema = stream_schema(stream.stream_type)
-        yielded = False
+        yielded = not ensure_batch
         try:
             for _ in range(workers):
                 submit_next()

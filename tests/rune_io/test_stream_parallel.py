@@ -15,7 +15,7 @@ from rune_io.emulator import ChaosConfig
 from rune_io.errors import DataError, ServerError
 from rune_io.http import HttpClient, Response
 from rune_io.retry import RetryPolicy
-from rune_io.streams import split_window
+from rune_io.streams import plan_sub_windows, split_window
 from rune_io.windows import to_unix_ns
 
 from .conftest import EMU_PAGE_SIZE, emu_settings
@@ -31,6 +31,18 @@ def accel(emu, patient: int = 0):
         s for s in emu.cohort.streams
         if s.patient_id == pid and s.stream_type.id == "acceleration"
     )  # fmt: skip
+
+
+def planned(emu, stream, lo, hi, workers: int) -> list[tuple[int, int]]:
+    """The sub-windows a parallel read of ``[lo, hi)`` uses after its first page."""
+    t = emu.expected_table(stream.id, lo, hi).column("time").cast(pa.int64()).to_numpy()
+    return plan_sub_windows(t[:EMU_PAGE_SIZE], to_unix_ns(hi), workers * 4)
+
+
+def rows_in(emu, stream, lo, hi, pieces) -> list[int]:
+    """Rows of each ``[a, b)`` (unix ns) of ``pieces`` in the ground truth of ``[lo, hi)``."""
+    t = emu.expected_table(stream.id, lo, hi).column("time").cast(pa.int64()).to_numpy() * 1000
+    return [int(((t >= a) & (t < b)).sum()) for a, b in pieces]
 
 
 def read_threads() -> list[threading.Thread]:
@@ -73,9 +85,37 @@ def test_parallel_equals_expected_and_sequential(emu, rc, parallel):
     times = got.column("time").cast(pa.int64()).to_numpy()
     assert (times[1:] > times[:-1]).all()  # strictly in time order, no duplicate
     assert max(b.num_rows for b in batches) <= EMU_PAGE_SIZE
-    # one chain per sub-window: parallel * 4 sub-windows, each ends on a partial page
-    n_sub = len(split_window(to_unix_ns(LO), to_unix_ns(HI), parallel * 4))
-    assert n_sub == parallel * 4
+    # page 0, then one chain per sub-window (parallel * 4 of them; 17 pages remain)
+    assert len(planned(emu, stream, LO, HI, parallel)) == parallel * 4
+    assert read_threads() == []
+
+
+def test_plan_sub_windows_follows_first_page_density():
+    page = [i * 10**6 for i in range(101)]  # 101 rows, one a second: a page is 100 s
+    pieces = plan_sub_windows(page, 1100 * S + 1, 64)  # 1,000 s remain -> 10 pieces
+    assert len(pieces) == 10 and pieces[0][0] == 100 * S + 1 and pieces[-1][1] == 1100 * S + 1
+    assert len(plan_sub_windows(page, 1100 * S, 4)) == 4  # capped
+    assert len(plan_sub_windows(page, 150 * S, 8)) == 1  # half a page left
+    assert plan_sub_windows(page, 100 * S + 1, 8) == []
+    gap = [0] + [(3600 + i) * 10**6 for i in range(1, 101)]  # a gap before most rows
+    assert len(plan_sub_windows(gap, (3700 + 1000) * S, 64)) == 10
+
+
+def test_one_page_window_is_one_request(emu, rc):
+    stream = accel(emu)
+    hi = LO + timedelta(minutes=5)  # 15,000 rows < one page
+    emu.stats.reset()
+    got = rc.streams.read_table(stream, LO, hi, parallel=4)
+    assert got.equals(emu.expected_table(stream.id, LO, hi))
+    assert emu.stats.count(path_prefix="/v2/streams") <= 1  # (logged once sent)
+
+
+def test_two_page_window_follows_the_token(emu, rc):
+    stream = accel(emu)
+    hi = LO + timedelta(seconds=500)  # 25,000 rows: page 0, then ~1/4 page
+    assert len(planned(emu, stream, LO, hi, 4)) == 1
+    got = rc.streams.read_table(stream, LO, hi, parallel=4)
+    assert got.equals(emu.expected_table(stream.id, LO, hi))
     assert read_threads() == []
 
 
@@ -83,29 +123,31 @@ def test_rows_on_sub_window_boundaries_counted_once(emu, rc):
     """50 Hz samples sit on whole seconds, where the sub-windows meet; odd window ends."""
     stream = accel(emu)
     lo = LO + timedelta(microseconds=13)
-    hi = LO + timedelta(minutes=7, microseconds=20_001)  # just after a sample
-    pieces = split_window(to_unix_ns(lo), to_unix_ns(hi), 8)
+    hi = LO + timedelta(hours=1, microseconds=20_001)  # just after a sample
+    pieces = planned(emu, stream, lo, hi, 2)
+    assert len(pieces) == 8
     expected = emu.expected_table(stream.id, lo, hi)
     on_bound = {a for a, _ in pieces[1:]}
     times_ns = set((expected.column("time").cast(pa.int64()).to_numpy() * 1000).tolist())
     assert on_bound <= times_ns  # every inner boundary carries a sample
     got = rc.streams.read_table(stream, lo, hi, parallel=2)
     assert got.equals(expected)
-    assert got.num_rows == expected.num_rows == 7 * 60 * 50 + 1
+    assert got.num_rows == expected.num_rows == 3600 * 50 + 1
 
 
 def test_parallel_with_empty_sub_windows(emu, rc):
     stream = accel(emu)
-    lo, hi = DAY + timedelta(hours=3), DAY + timedelta(hours=8)  # night, then worn ~07:00
+    day0 = emu.expected_table(stream.id, DAY - timedelta(days=1), DAY).column("time")
+    lo = day0[-1].as_py() - timedelta(minutes=30)  # the watch's last half hour of a day
+    hi = DAY + timedelta(hours=9)  # the night, then the morning
     expected = emu.expected_table(stream.id, lo, hi)
-    emu.stats.reset()
     batches = list(rc.streams.read(stream, lo, hi, parallel=4))
     got = pa.Table.from_batches(batches, schema=stream_schema(stream.stream_type))
     assert got.equals(expected) and 0 < got.num_rows
     assert all(b.num_rows for b in batches)  # empty pages dropped
-    first = expected.column("time")[0].as_py()
-    pieces = split_window(to_unix_ns(lo), to_unix_ns(hi), 16)
-    assert sum(1 for _, b in pieces if b <= to_unix_ns(first)) >= 8  # >= 8 empty sub-windows
+    pieces = planned(emu, stream, lo, hi, 4)
+    counts = rows_in(emu, stream, lo, hi, pieces)
+    assert len(pieces) == 16 and counts.count(0) >= 4  # the night
 
 
 def test_parallel_all_empty_is_one_empty_batch(emu, rc):
@@ -155,7 +197,8 @@ def test_settings_read_parallelism_is_the_default(emu):
         finally:
             HttpClient._send = orig
     assert got.equals(emu.expected_table(stream.id, LO, HI))
-    assert len(seen) == 3 and all(n.startswith("rune_io-read") for n in seen)
+    workers = {n for n in seen if n.startswith("rune_io-read")}
+    assert len(workers) == 3 and seen - workers == {threading.current_thread().name}
 
 
 def test_one_session_per_worker_thread(emu, rc, monkeypatch):
@@ -174,6 +217,8 @@ def test_one_session_per_worker_thread(emu, rc, monkeypatch):
     orig_close = HttpClient.close
     monkeypatch.setattr(HttpClient, "close", lambda self: (closed.append(self), orig_close(self)))
     rc.streams.read_table(stream, LO, HI, parallel=4)
+    main = used.pop(threading.current_thread().name)
+    assert main == {id(rc.http.session)}  # page 0
     sessions = [s for ss in used.values() for s in ss]
     assert len(used) == 4 and all(len(s) == 1 for s in used.values())
     assert len(set(sessions)) == 4 and id(rc.http.session) not in sessions
@@ -198,13 +243,13 @@ def _fail_sub_window(monkeypatch, k: int, pieces, reply: Response):
 
 def test_server_error_in_one_sub_window_surfaces_with_context(emu, monkeypatch, fake_sleep):
     stream = accel(emu)
-    pieces = split_window(to_unix_ns(LO), to_unix_ns(HI), 8)
+    pieces = planned(emu, stream, LO, HI, 2)
     err = b'{"success": false, "error": {"message": "boom", "type": "Internal"}}'
     _fail_sub_window(
         monkeypatch, 5, pieces, Response(500, requests.structures.CaseInsensitiveDict(), err, "")
     )
     expected = emu.expected_table(stream.id, LO, HI)
-    rows_before = sum(emu.expected_table(stream.id, a / S, b / S).num_rows for a, b in pieces[:5])
+    rows_before = EMU_PAGE_SIZE + sum(rows_in(emu, stream, LO, HI, pieces[:5]))
     got_rows = 0
     with RuneClient(emu_settings(emu), policy=RetryPolicy(max_attempts=3), sleep=fake_sleep) as c:
         with pytest.raises(ServerError) as ei:
@@ -220,7 +265,7 @@ def test_server_error_in_one_sub_window_surfaces_with_context(emu, monkeypatch, 
 
 def test_bad_page_in_one_sub_window_is_data_error_with_context(emu, monkeypatch, fake_sleep):
     stream = accel(emu)
-    pieces = split_window(to_unix_ns(LO), to_unix_ns(HI), 8)
+    pieces = planned(emu, stream, LO, HI, 2)
     _fail_sub_window(
         monkeypatch, 2, pieces,
         Response(200, requests.structures.CaseInsensitiveDict(), b"time,acceleration\n1,abc\n", ""),
@@ -238,7 +283,7 @@ def test_bad_page_in_one_sub_window_is_data_error_with_context(emu, monkeypatch,
 def test_stopping_early_stops_the_workers(emu, rc):
     stream = accel(emu)
     gen = rc.streams.read(stream, LO, HI, parallel=4)
-    first = next(gen)
-    assert first.num_rows > 0 and read_threads()
+    assert next(gen).num_rows > 0  # page 0
+    assert next(gen).num_rows > 0 and read_threads()
     gen.close()
     assert read_threads() == []
