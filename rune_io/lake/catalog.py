@@ -9,6 +9,7 @@ Writers never rewrite a shared object. Each event goes to its own small *pending
 written after the data it describes::
 
     _catalog/pending/<run>/files/<hash of path>.json     # one per data file (or tombstone)
+    _catalog/pending/<run>/intents/<hash of path>.json   # "about to publish this path"
     _catalog/pending/<run>/streams/<uuid>.json           # one per record_streams call
     _catalog/pending/<run>/watermarks/<uuid>.json        # one per set_watermarks call
     _catalog/pending/<run>/run/begin.json | finish.json
@@ -22,7 +23,10 @@ schema from), then deletes the pending objects it folded. A crash at any point l
 either pending objects (folded by the next commit) or data files without entries
 (:meth:`Catalog.repair` rebuilds them from the ``rune_lake`` footer every file carries);
 a file is removed only after its tombstone is written, so the catalog never points at a
-missing file. Two runs should not ``commit`` at the same instant (the later replace
+missing file. A file that *replaces* one under the same path is announced by an intent
+object before it is published: a crash between publish and entry leaves an intent
+without its entry, and the next commit rebuilds that entry from the new file (a size
+check alone would miss a replacement of the same size). Two runs should not ``commit`` at the same instant (the later replace
 wins); ``repair`` restores any entry lost that way.
 """
 
@@ -265,6 +269,27 @@ class Catalog:
         key = hashlib.sha1(entry.path.encode()).hexdigest()[:24]
         self._put_json(self._pending(entry.run_id, "files", key), entry.to_json())
 
+    def record_intent(self, path: str, run_id: str) -> None:
+        """Announce that ``path`` is about to be published (call just before publishing)."""
+        key = hashlib.sha1(path.encode()).hexdigest()[:24]
+        self._put_json(self._pending(run_id, "intents", key), {"path": path})
+
+    def _resolve_intents(self) -> list[str]:
+        """Entries for published files whose run died before recording them."""
+        pending = set(list_files(self.lake, PENDING))
+        rebuilt = []
+        for rel in sorted(pending):
+            run_dir, kind, name = rel.rsplit("/", 2)
+            if kind != "intents" or f"{run_dir}/files/{name}" in pending:
+                continue
+            path = json.loads(self.lake.read_bytes(rel))["path"]
+            if self.lake.exists(path):
+                entry = self._entry_from_file(path)
+                if entry is not None:
+                    self.record_file(entry)
+                    rebuilt.append(path)
+        return rebuilt
+
     def record_removal(self, path: str, table: str, run_id: str) -> None:
         """Tombstone a data file (call *before* deleting it)."""
         key = hashlib.sha1(path.encode()).hexdigest()[:24]
@@ -447,6 +472,7 @@ class Catalog:
         consolidated tables, replacing each atomically, then delete them. Idempotent.
         ``run_id`` is accepted for symmetry; all pending runs are folded."""
         report = CommitReport()
+        self._resolve_intents()
         report.tables_with_new_schema = self._commit_schemas()
         state, pending = self._state()
         for name in _TABLES:

@@ -218,6 +218,10 @@ def _record(lake: Lake, entry: FileEntry) -> None:
     Catalog(lake).record_file(entry)
 
 
+def _intend(lake: Lake, rel: str, run_id: str) -> None:
+    Catalog(lake).record_intent(rel, run_id)  # before publishing: see Catalog.commit
+
+
 def _remove_file(lake: Lake, rel: str, table: str, run_id: str) -> None:
     if lake.exists(rel):
         Catalog(lake).record_removal(rel, table, run_id)  # tombstone first, then delete
@@ -287,6 +291,7 @@ def write_stream_partition(
                 "max_time": _from_micros(sink.max_us).isoformat(),
             }
             sink.close(footer)
+            _intend(lake, rel, run_id)
     except _NothingWritten:
         if replace_empty:
             _remove_file(lake, rel, table, run_id)
@@ -367,6 +372,7 @@ def write_events(
         with pq.ParquetWriter(tmp, EVENTS_SCHEMA, **_parquet_options(EVENTS_SCHEMA)) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             writer.add_key_value_metadata({FOOTER_KEY: json.dumps(footer)})
+        _intend(lake, rel, run_id)
     crash_point("published")
     entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
     _record(lake, entry)

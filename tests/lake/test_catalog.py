@@ -114,6 +114,34 @@ def test_repair_after_crash_between_data_and_catalog(lake):
     assert cat.repair().added == []  # nothing left to do
 
 
+def test_replacement_of_the_same_size_published_without_entry(lake, monkeypatch):
+    """Crash after a same-size replacement is published, before its entry: the intent
+    written before publishing makes the next commit rebuild the entry from the file."""
+    from rune_io.lake import writer
+
+    cat, streams, entries = populate(lake)
+    cat.commit("run-1")
+    s, old = streams[0], entries[0]
+
+    def crash(lake, entry):
+        raise KeyboardInterrupt("killed between publish and catalog entry")
+
+    monkeypatch.setattr(writer, "_record", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_stream_partition(
+            lake, s, DAYS[0], make_batches(s, day_start(DAYS[0]), 3000), run_id="run-2"
+        )
+    monkeypatch.undo()
+    assert data_files(lake)[old.path] == old.bytes  # same size: a size check cannot tell
+    cat.repair()
+    row = [r for r in cat.files().to_pylist() if r["path"] == old.path][0]
+    with lake.fs.open(lake.path(old.path), "rb") as f:
+        footer = json.loads(pq.read_metadata(f).metadata[b"rune_lake"])
+    assert row["run_id"] == footer["run_id"] == "run-2"
+    assert row["checksum"] != old.checksum and cat.pending_count() == 0
+    assert_catalog_matches_files(lake)
+
+
 def test_repair_removes_stale_staging_and_reports_foreign(local_lake):
     lake = local_lake
     os.makedirs(lake.path("_staging"), exist_ok=True)
