@@ -122,6 +122,25 @@ def _preflight(lake_url: str, config: Path | None):
     return settings, user
 
 
+@contextmanager
+def _prefect_api_for_runner():
+    """Dask workers need a real Prefect API: with none configured, run a temporary local
+    server for the run (see flows.runners.prefect_api_for_dask)."""
+    if os.environ.get("RUNE_LAKE_TASK_RUNNER") != "dask":
+        yield
+        return
+    from flows.runners import prefect_api_for_dask
+
+    with prefect_api_for_dask() as (url, started):
+        if started:
+            err.print(
+                f"dask: started a temporary Prefect server at {url} for this run (set "
+                "PREFECT_API_URL to use your own)",
+                highlight=False,
+            )
+        yield
+
+
 def _run_flow(fn, **params) -> int:
     """Run a flow in-process with a progress bar; print its summary; return an exit code."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -146,7 +165,7 @@ def _run_flow(fn, **params) -> int:
 
     _run.PROGRESS_HOOKS.append(hook)
     try:
-        with progress:
+        with _prefect_api_for_runner(), progress:
             state = fn(return_state=True, **params)
     finally:
         _run.PROGRESS_HOOKS.remove(hook)

@@ -131,10 +131,26 @@ def prefect_api_for_dask(timeout: int = 120) -> Iterator[tuple[str, bool]]:
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            yield server.api_url, True
+            try:
+                yield server.api_url, True
+            finally:
+                _drain_to_api()
     finally:
         if saved is None:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = saved
         server.stop()
+
+
+def _drain_to_api(timeout: float = 10.0) -> None:
+    """Send buffered logs and events before the temporary server stops (else the log
+    worker retries a dead server for a minute at exit)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        try:
+            service.drain_all(timeout=timeout)
+        except Exception:  # noqa: BLE001 - best effort at shutdown
+            pass
