@@ -55,6 +55,7 @@ from rune_io.lake.layout import (
     slug,
     table_name,
 )
+from rune_io.lake.lock import commit_lock
 from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes
 from rune_io.models import StreamMeta
 
@@ -470,7 +471,12 @@ class Catalog:
     def commit(self, run_id: str | None = None) -> CommitReport:
         """Fold every pending object (this run's and any a crashed run left) into the
         consolidated tables, replacing each atomically, then delete them. Idempotent.
-        ``run_id`` is accepted for symmetry; all pending runs are folded."""
+        ``run_id`` is accepted for symmetry; all pending runs are folded. Commits take
+        turns under the lake's commit lock (:mod:`rune_io.lake.lock`)."""
+        with commit_lock(self.lake):
+            return self._commit()
+
+    def _commit(self) -> CommitReport:
         report = CommitReport()
         self._resolve_intents()
         report.tables_with_new_schema = self._commit_schemas()

@@ -1,0 +1,96 @@
+"""A lease lock on the lake, so two runs never consolidate the catalog at once.
+
+``Catalog.commit`` folds pending entries into the consolidated tables and then deletes
+them. Two commits interleaving could let the later writer replace the tables with a
+state that lacks what the earlier one folded (and deleted). Commits are short, so they
+take turns under one lock object, ``_catalog/_commit.lock``, created exclusively:
+``O_EXCL`` on local disk, a conditional PUT (``If-None-Match: *``) on S3. The lock holds a
+token and an expiry: a holder that died (SIGKILL mid-commit) blocks others only until
+its lease runs out. Release removes the lock only if it still holds our token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from rune_io.lake.errors import LakeError
+from rune_io.lake.layout import CATALOG_DIR
+from rune_io.lake.storage import Lake, remove
+
+LOCK = f"{CATALOG_DIR}/_commit.lock"
+
+
+def create_exclusive(lake: Lake, rel: str, data: bytes) -> bool:
+    """Create ``rel`` holding ``data`` only if it does not exist; False if it does."""
+    path = lake.path(rel)
+    if lake.is_local:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+    try:
+        lake.fs.pipe_file(path, data, mode="create")
+    except FileExistsError:
+        return False
+    except TypeError:  # a filesystem without exclusive create: best effort
+        if lake.fs.exists(path):
+            return False
+        lake.fs.pipe_file(path, data)
+    return True
+
+
+def _read(lake: Lake) -> dict | None:
+    try:
+        return json.loads(lake.read_bytes(LOCK))
+    except FileNotFoundError:
+        return None
+    except ValueError:  # half-written by a holder killed mid-create: treat as expired
+        return {"token": "", "expires_at": "1970-01-01T00:00:00+00:00"}
+
+
+@contextmanager
+def commit_lock(
+    lake: Lake,
+    *,
+    lease: timedelta = timedelta(minutes=5),
+    timeout: float = 300.0,
+    poll: float = 0.2,
+) -> Iterator[None]:
+    """Hold the lake's commit lock for the ``with`` body."""
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + timeout
+    while True:
+        expires = datetime.now(UTC) + lease
+        body = json.dumps({"token": token, "pid": os.getpid(), "expires_at": expires.isoformat()})
+        if create_exclusive(lake, LOCK, body.encode()):
+            break
+        held = _read(lake)
+        if held is None:
+            continue
+        if datetime.fromisoformat(held["expires_at"]) < datetime.now(UTC):
+            remove(lake, LOCK)  # the holder died; its lease is over
+            continue
+        if time.monotonic() > deadline:
+            raise LakeError(
+                f"the catalog of {lake.url!r} has been locked for commit since before "
+                f"{timeout:.0f}s ago (lock held until {held['expires_at']}); if no run is "
+                f"committing, delete {lake.path(LOCK)}"
+            )
+        time.sleep(poll * (0.5 + random.random()))
+    try:
+        yield
+    finally:
+        held = _read(lake)
+        if held is not None and held.get("token") == token:
+            remove(lake, LOCK)
