@@ -68,7 +68,8 @@ class RetryPolicy:
     retry_after_cap: float = 120.0
     """Longest ``Retry-After`` honoured, seconds."""
     retry_data_errors: bool = True
-    """Retry pages that fail to parse (:class:`DataError` raised by a page parser)."""
+    """Retry pages that fail to parse in a way that may pass (a :class:`DataError` with
+    ``transient=True`` raised by a page parser); malformed content is never retried."""
     _rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -94,7 +95,7 @@ class RetryPolicy:
     def retries_exception(self, exc: BaseException) -> bool:
         """True when this exception (from sending or reading) should be retried."""
         if isinstance(exc, DataError):
-            return self.retry_data_errors
+            return self.retry_data_errors and exc.transient
         return isinstance(exc, self.exceptions)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:

@@ -12,6 +12,13 @@ window is cut into contiguous time sub-windows, each paged with its own token ch
 one of ``N`` worker threads (each with its own HTTP session), and the batches come out
 strictly in time order. See :meth:`StreamReader.read`.
 
+Malformed pages: a complete body that does not parse (a non-numeric value, a missing
+column, a null time) is the server's content, not a network accident: it is a
+:class:`~rune_io.errors.DataError` with ``transient=False``, so the HTTP layer does not
+re-fetch it again and again (the reader re-reads a bad page once). A column the stream
+type does not declare is kept, typed from its values (numbers as ``float64``, else
+``bool`` or ``string``) and nullable; the lake adds it to the table's schema.
+
 Sub-microsecond times: the lake stores microseconds. By default a time with a
 sub-microsecond part is a :class:`~rune_io.errors.DataError` (no silent precision loss);
 ``sub_us="truncate"`` drops the extra digits instead.
@@ -22,6 +29,7 @@ from __future__ import annotations
 import io
 import logging
 import queue
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +52,7 @@ from rune_io.windows import TimeLike, to_unix_ns, to_utc
 log = logging.getLogger("rune_io.streams")
 
 _NS_TYPE = pa.timestamp("ns", tz="UTC")
+_COLUMN_NO = re.compile(r"In CSV column #(\d+)")
 _SECOND_NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SubMicros = Literal["error", "truncate"]
@@ -72,11 +81,15 @@ class CsvPageParser:
         types = {f.name: f.type for f in schema}
         types["time"] = pa.int64()
         has_strings = any(pa.types.is_string(f.type) for f in schema)
+        self._types = types
         self._read = pacsv.ReadOptions(use_threads=False, block_size=1 << 18)
         self._parse = pacsv.ParseOptions(newlines_in_values=has_strings)
-        self._convert = pacsv.ConvertOptions(
-            column_types=types,
-            include_columns=self.names,
+        self._convert = self._convert_options([])
+
+    def _convert_options(self, extra: list[str]) -> pacsv.ConvertOptions:
+        return pacsv.ConvertOptions(
+            column_types=self._types,
+            include_columns=self.names + extra,
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         )
@@ -87,17 +100,17 @@ class CsvPageParser:
             raise DataError("empty body (a V2 CSV page always has a header row)", transient=True)
         nl = content.find(b"\n")
         header = (content if nl < 0 else content[:nl]).rstrip(b"\r")
+        extra: list[str] = []
         if header != self._header:
             got = [c.strip().strip('"') for c in header.decode("utf-8", "replace").split(",")]
             missing = [n for n in self.names if n not in got]
             if missing:
                 raise DataError(
-                    f"CSV header {got[:10]} lacks column(s) {missing}; expected {self.names}",
-                    transient=True,
+                    f"CSV header {got[:10]} lacks column(s) {missing}; expected {self.names}"
                 )
             extra = [c for c in got if c not in self.names]
-            if extra:
-                log.warning("ignoring unexpected column(s) %s in a V2 page", extra)
+            if len(set(extra)) != len(extra) or not all(extra):
+                raise DataError(f"CSV header {got[:10]} has empty or repeated column names")
         if nl < 0 or (len(content) - nl < 64 and not content[nl + 1 :].strip()):  # no rows
             return _empty(self.schema)
         try:
@@ -105,19 +118,32 @@ class CsvPageParser:
                 io.BytesIO(content),
                 read_options=self._read,
                 parse_options=self._parse,
-                convert_options=self._convert,
+                convert_options=self._convert_options(extra) if extra else self._convert,
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataError(f"CSV does not parse: {exc}", transient=True) from None
-        return self._to_batch(table)
+            raise DataError(f"CSV does not parse: {self._name_column(exc, header)}") from None
+        return self._to_batch(table, extra)
 
-    def _to_batch(self, table: pa.Table) -> pa.RecordBatch:
+    def _name_column(self, exc: Exception, header: bytes) -> str:
+        """Arrow's message, with the column's name and declared type after its number."""
+        names = [c.strip().strip('"') for c in header.decode("utf-8", "replace").split(",")]
+
+        def named(m: re.Match[str]) -> str:
+            i = int(m.group(1))
+            name = names[i] if i < len(names) else "?"
+            kind = self._types.get(name)
+            declared = f", declared {self.schema.field(name).type}" if kind is not None else ""
+            return f"{m.group(0)} ({name!r}{declared})"
+
+        return _COLUMN_NO.sub(named, str(exc), count=1)
+
+    def _to_batch(self, table: pa.Table, extra: list[str] = ()) -> pa.RecordBatch:
         arrays: list[pa.Array] = []
         for field in self.schema:
             col = table.column(field.name).combine_chunks()
             if field.name == "time":
                 if col.null_count:
-                    raise DataError(f"{col.null_count} row(s) have no time", transient=True)
+                    raise DataError(f"{col.null_count} row(s) have no time")
                 try:
                     col = col.cast(_NS_TYPE).cast(TIME_TYPE, safe=self.sub_us == "error")
                 except pa.ArrowInvalid:
@@ -126,7 +152,25 @@ class CsvPageParser:
                         "(pass sub_us='truncate' to drop the extra digits)"
                     ) from None
             arrays.append(col)
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        fields = list(self.schema)
+        for name in extra:
+            col = _undeclared(table.column(name).combine_chunks())
+            if col is not None:  # all empty on this page: as if absent
+                fields.append(pa.field(name, col.type, nullable=True))
+                arrays.append(col)
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _undeclared(col: pa.Array) -> pa.Array | None:
+    """A column the stream type does not declare, in a type stable across pages."""
+    t = col.type
+    if pa.types.is_null(t):
+        return None
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return col.cast(pa.float64())
+    if pa.types.is_boolean(t) or pa.types.is_string(t):
+        return col
+    return col.cast(pa.string())
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
@@ -617,7 +661,11 @@ class StreamReader:
         sub_us: SubMicros = "error",
         parallel: int | None = None,
     ) -> pa.Table:
-        """All of :meth:`read` as one table (always with the stream's schema)."""
+        """All of :meth:`read` as one table: the stream's schema, plus any undeclared
+        column a page carried (null where a page lacked it)."""
         schema = stream_schema(stream.stream_type)
         batches = list(self.read(stream, start, end, limit=limit, sub_us=sub_us, parallel=parallel))
-        return pa.Table.from_batches(batches, schema=schema)
+        if all(b.schema.equals(schema) for b in batches):
+            return pa.Table.from_batches(batches, schema=schema)
+        tables = [pa.Table.from_batches([b]) for b in batches]
+        return pa.concat_tables(tables, promote_options="default")

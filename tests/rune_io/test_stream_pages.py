@@ -75,18 +75,21 @@ def test_header_only_page_is_an_empty_batch(server, client):
     assert len(server.seen) == 1
 
 
-def test_bad_page_retried_then_data_error_names_stream_window_page(server, client, fake_sleep):
+def test_bad_page_read_again_once_then_data_error_names_stream_window_page(
+    server, client, fake_sleep
+):
     bad = HEADER + b"12x,1,1,a,true\n"
     server.script(
         Reply(200, HEADER + rows(0, 2), {"X-Rune-Next-Page-Token": "t1"}),
-        *[Reply(200, bad)] * 4,  # the prefetched copy, then 3 attempts
+        *[Reply(200, bad)] * 4,
     )
     with pytest.raises(DataError) as ei:
         list(client.streams.read(STREAM, T0, T0 + timedelta(hours=1)))
     msg = str(ei.value)
     assert "stream s#1/x" in msg and "2026-10-30T00:00:00+00:00" in msg and "page 1" in msg
-    assert "does not parse" in msg and ei.value.transient
-    assert len(fake_sleep.waits) == 2
+    # malformed content is not transient: the prefetched copy, one more read, no retries
+    assert "does not parse" in msg and not ei.value.transient
+    assert len(server.seen) == 3 and fake_sleep.waits == []
 
 
 def test_bad_page_recovers(server, client):
@@ -107,10 +110,13 @@ def test_missing_column(server, client):
         client.streams.read_table(STREAM, T0, T0 + timedelta(hours=1))
 
 
-def test_extra_column_ignored():
+def test_extra_column_kept_nullable():
     p = CsvPageParser(stream_schema(ST))
     b = p(b"time,value,count,state,ok,extra\n" + b"1000,1.5,1,a,true,9\n")
-    assert b.schema == stream_schema(ST) and b.num_rows == 1
+    declared = stream_schema(ST)
+    assert b.schema.names == [*declared.names, "extra"] and b.num_rows == 1
+    assert b.schema.field("extra").type == pa.float64() and b.schema.field("extra").nullable
+    assert b.select(declared.names).schema == declared
 
 
 def test_sub_microsecond_times():
