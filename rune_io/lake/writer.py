@@ -7,12 +7,17 @@ one-entry dictionary arrays (4 bytes a row while in memory, plain strings in the
 and streams row groups to a staging file that is published in one step
 (:func:`rune_io.lake.storage.atomic_file`). Only if a batch turns out unsorted does it
 fall back to buffering the whole partition and sorting it.
+
+A column the stream type does not declare (the reader keeps such columns, nullable)
+widens the file's schema: it goes after the dimensions, is registered with the catalog
+(a type change against the table raises :class:`SchemaConflictError`) before anything is
+published, and batches without it get nulls.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -28,6 +33,7 @@ from rune_io.lake.layout import (
     EVENTS_TABLE,
     LAYOUT_VERSION,
     META_COLUMNS,
+    PARTITION_KEYS,
     Partition,
     events_file_path,
     lake_schema,
@@ -89,16 +95,13 @@ class _PartitionSink:
         constants: list[tuple[str, str]],
         part: Partition,
         where: str,
+        on_widen: Callable[[pa.Schema], None] = lambda schema: None,
     ):
         self.path, self.base, self.part, self.where = path, base, part, where
         self.constants = constants
-        self.schema = schema
-        dict_type = pa.dictionary(pa.int32(), pa.string())
-        const_names = {c for c, _ in constants}
-        self.write_schema = pa.schema(
-            [pa.field(f.name, dict_type) if f.name in const_names else f for f in schema]
-        )
-        self.options = _parquet_options(schema)
+        self.declared = frozenset(base.names)
+        self.on_widen = on_widen
+        self._set_schema(schema)
         self.lo, self.hi = _micros(part.start), _micros(part.end)
         self.buffer: list[pa.RecordBatch] = []
         self.buffered = 0
@@ -109,15 +112,48 @@ class _PartitionSink:
         self.sorted = True
         self.writer: pq.ParquetWriter | None = None
 
+    def _set_schema(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        dict_type = pa.dictionary(pa.int32(), pa.string())
+        const_names = {c for c, _ in self.constants}
+        self.write_schema = pa.schema(
+            [pa.field(f.name, dict_type) if f.name in const_names else f for f in schema]
+        )
+        self.options = _parquet_options(schema)
+
+    def _widen(self, fields: list[pa.Field]) -> None:
+        """Add undeclared columns (after the dimensions); reload what was written."""
+        taken = set(self.schema.names) | set(PARTITION_KEYS)
+        clash = sorted(f.name for f in fields if f.name in taken)
+        if clash:
+            raise LakeError(f"{self.where}: undeclared column(s) {clash} clash with lake columns")
+        n = len(self.base)
+        base = pa.schema(list(self.base) + fields)
+        schema = pa.schema(list(self.schema)[:n] + fields + list(self.schema)[n:])
+        self.on_widen(schema)  # SchemaConflictError before anything is published
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            written = pq.read_table(self.path, columns=self.base.names).cast(self.base)
+            self.buffer = written.to_batches() + self.buffer
+        self.buffer = [_with_nulls(b, base).cast(base) for b in self.buffer]
+        self.buffered = sum(b.num_rows for b in self.buffer)
+        self.base = base
+        self._set_schema(schema)
+
     # -- input ---------------------------------------------------------------------
     def _conform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if batch.schema.names != self.base.names:
-            if set(batch.schema.names) != set(self.base.names):
+            names = set(batch.schema.names)
+            if not self.declared <= names:
                 raise LakeError(
-                    f"{self.where}: batch columns {batch.schema.names} differ from the stream "
-                    f"type's {self.base.names}"
+                    f"{self.where}: batch columns {batch.schema.names} lack the stream "
+                    f"type's {sorted(self.declared - names)}"
                 )
-            batch = batch.select(self.base.names)
+            new = [f.with_nullable(True) for f in batch.schema if f.name not in self.base.names]
+            if new:
+                self._widen(new)
+            batch = _with_nulls(batch, self.base)
         if not batch.schema.equals(self.base):
             try:
                 batch = batch.cast(self.base, safe=True)
@@ -206,6 +242,17 @@ class _PartitionSink:
         return self.rows
 
 
+def _with_nulls(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with ``schema``'s columns in order, nulls for the ones it lacks."""
+    arrays = [
+        batch.column(f.name)
+        if f.name in batch.schema.names
+        else pa.nulls(batch.num_rows, type=f.type)
+        for f in schema
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=schema.names)
+
+
 class _NothingWritten(Exception):
     pass
 
@@ -279,13 +326,16 @@ def write_stream_partition(
     base = stream_schema(stream.stream_type)
     try:
         with atomic_file(lake, rel) as (tmp, published):
-            sink = _PartitionSink(tmp, base, schema, constants, part, where)
+            sink = _PartitionSink(
+                tmp, base, schema, constants, part, where, lambda s: _check_schema(lake, table, s)
+            )
             for batch in batches:
                 sink.add(batch)
             if sink.rows == 0:
                 raise _NothingWritten
             assert sink.min_us is not None and sink.max_us is not None
             footer |= {
+                "schema_fingerprint": schema_fingerprint(sink.schema),
                 "rows": sink.rows,
                 "min_time": _from_micros(sink.min_us).isoformat(),
                 "max_time": _from_micros(sink.max_us).isoformat(),
