@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from rune_io.errors import ConfigError, NotFound, RuneIOError, is_transient
+from rune_io.arrow_schema import stream_schema
+from rune_io.errors import ConfigError, DataError, NotFound, RuneIOError, is_transient
 from rune_io.lake.layout import EVENTS_TABLE, partition_of, table_name
 from rune_io.lake.storage import Lake
 from rune_io.lake.writer import write_events, write_stream_partition
@@ -219,6 +220,10 @@ def _fetch_window(client, lake: Lake, stream: StreamMeta, w: Window, run_id: str
         return write_events(
             lake, stream.patient_id, w.start, events, run_id=run_id, replace_empty=True
         )
+    try:
+        stream_schema(stream.stream_type)
+    except ValueError as exc:  # a stream type this version cannot store: not transient
+        raise DataError(f"stream {stream.id} window {w}: {exc}") from None
     batches = client.streams.read(stream, w.start, w.end)
     return write_stream_partition(lake, stream, w.start, batches, run_id=run_id, replace_empty=True)
 

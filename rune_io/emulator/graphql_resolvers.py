@@ -174,6 +174,10 @@ def stream_type_node(st: StreamType) -> dict:
 
 def stream_node(state: EmulatorState, spec: StreamSpec) -> dict:
     m = state.cohort.stream_meta(spec)
+    stream_type = stream_type_node(m.stream_type)
+    if state.faults.get(m.id) == "unknown_type":
+        dims = stream_type["shape"]["dimensions"]
+        dims[1] = dims[1] | {"dataType": "quaternion"}
     return {
         "id": m.id,
         "createdAt": m.created_at,
@@ -183,7 +187,7 @@ def stream_node(state: EmulatorState, spec: StreamSpec) -> dict:
         "minTime": m.min_time,
         "maxTime": m.max_time,
         "parameters": [{"key": k, "value": v} for k, v in m.parameters],
-        "streamType": stream_type_node(m.stream_type),
+        "streamType": stream_type,
     }
 
 

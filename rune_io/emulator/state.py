@@ -14,7 +14,14 @@ from .errors import ApiError
 from .signals import ChunkCache
 from .store import DataStore
 
-FAULT_KINDS = ("always_500", "non_numeric", "missing_column", "extra_column", "type_change")
+FAULT_KINDS = (
+    "always_500",
+    "non_numeric",
+    "missing_column",
+    "extra_column",
+    "type_change",
+    "unknown_type",  # metadata: the first value dimension's dataType is "quaternion"
+)
 
 
 @dataclass
