@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import json as _json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from rune_io.config import Settings
-from rune_io.errors import ApiError, DataError, TransientError, api_error
+from rune_io.errors import ApiError, ConfigError, DataError, TransientError, api_error
 from rune_io.retry import RetryPolicy, TruncatedBody, parse_retry_after
 
 log = logging.getLogger("rune_io.http")
@@ -193,6 +194,12 @@ class HttpClient:
             except ApiError:
                 raise
             except Exception as exc:
+                if _certificate_failure(exc):  # the same certificate fails the same way
+                    raise ConfigError(
+                        f"the TLS certificate of {safe} does not verify ({_cert_reason(exc)}); "
+                        "fix the server's certificate or the CA bundle (REQUESTS_CA_BUNDLE), "
+                        "or, for a test server only, set verify_tls: false explicitly"
+                    ) from None
                 if not policy.retries_exception(exc):
                     raise
                 if attempt >= policy.max_attempts:
@@ -223,14 +230,53 @@ class HttpClient:
         return self.request("POST", url, **kwargs)
 
     def _send(self, method: str, url: str, params: Mapping[str, Any], json: Any) -> Response:
+        # verify per request: requests lets REQUESTS_CA_BUNDLE override session.verify=False
         r = self.session.request(
-            method, url, params=params, json=json, timeout=self.timeout, stream=True
+            method,
+            url,
+            params=params,
+            json=json,
+            timeout=self.timeout,
+            stream=True,
+            verify=self.settings.verify_tls,
         )
         try:
             content = _read_body(r)
         finally:
             r.close()
         return Response(r.status_code, r.headers, content, url)
+
+
+def _cert_chain(exc: BaseException):
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        stack += [c for c in (e.__cause__, e.__context__) if c is not None]
+        stack += [a for a in getattr(e, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """True when a request failed because the server's certificate did not verify."""
+    if not isinstance(exc, requests.exceptions.SSLError):
+        return False
+    return any(isinstance(e, ssl.SSLCertVerificationError) for e in _cert_chain(exc)) or (
+        "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    )
+
+
+def _cert_reason(exc: BaseException) -> str:
+    for e in _cert_chain(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e.verify_message or str(e)
+    return "certificate verify failed"
 
 
 def _read_body(r: requests.Response) -> bytes:
