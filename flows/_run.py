@@ -27,7 +27,7 @@ from rune_io import sync
 from rune_io.errors import RuneIOError
 from rune_io.lake import Catalog
 from rune_io.models import StreamMeta
-from rune_io.plan import Chunk, Window
+from rune_io.plan import Chunk, Window, WorkUnit
 from tasks import rune as rt
 from tasks import runtime
 from tasks.logs import forward_rune_io_logs
@@ -95,18 +95,20 @@ def execute(
     by_id = {s.id: s for s in work}
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
-    chunks = planner(work, cat)
+    units = sync.plan_units(planner(work, cat), by_id, sync.rows_per_day(cat.files().to_pylist()))
+    chunks = [c for u in units for c in u.chunks]
     log.info(
-        "%s %s: %d patients, %d streams, %d windows in %d chunks",
+        "%s %s: %d patients, %d streams, %d windows in %d chunks, %d tasks",
         kind,
         run_id,
         len(patients),
         len(work),
         sum(len(c.windows) for c in chunks),
         len(chunks),
+        len(units),
     )
 
-    results = _run_chunks(kind, lake, run_id, chunks, by_id, credentials_block, api_limit)
+    results = _run_units(kind, lake, run_id, units, by_id, credentials_block, api_limit)
     report = sync.summarize(run_id, kind, chunks, results, by_id)
     marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
     report.seconds = time.perf_counter() - t0
@@ -136,32 +138,41 @@ def execute(
     return report
 
 
-def _run_chunks(
+def _run_units(
     kind: str,
     lake: str,
     run_id: str,
-    chunks: Sequence[Chunk],
+    units: Sequence[WorkUnit],
     streams: dict[str, StreamMeta],
     credentials_block: str | None,
     api_limit: str | None,
 ) -> list[sync.ChunkResult | BaseException]:
-    """Submit every chunk; gather results (or the exception a chunk died with) in order,
-    updating a progress artifact as chunks finish."""
-    if not chunks:
+    """Submit every unit; gather one result per chunk, in unit order (a unit that died
+    gives its exception for each of its chunks), updating a progress artifact as units
+    finish."""
+    if not units:
         return []
+    total = len(units)
     progress_id = create_progress_artifact(
-        progress=0.0, description=f"{kind} {run_id}: chunks done, of {len(chunks)}"
+        progress=0.0, description=f"{kind} {run_id}: tasks done, of {total}"
     )
     futures = [
-        rt.fetch_chunk.submit(lake, streams[c.stream_id], c, run_id, credentials_block, api_limit)
-        for c in chunks
+        rt.fetch_unit.submit(
+            lake,
+            [streams[sid] for sid in dict.fromkeys(c.stream_id for c in u.chunks)],
+            u,
+            run_id,
+            credentials_block,
+            api_limit,
+        )
+        for u in units
     ]
     index = {f.task_run_id: i for i, f in enumerate(futures)}
-    out: list[sync.ChunkResult | BaseException | None] = [None] * len(chunks)
-    step = max(1, len(chunks) // 50)  # at most ~50 progress updates
-    label = f"{kind} {len({c.stream_id for c in chunks})} streams"
+    out: list[list[sync.ChunkResult] | BaseException | None] = [None] * total
+    step = max(1, total // 50)  # at most ~50 progress updates
+    label = f"{kind} {len({c.stream_id for u in units for c in u.chunks})} streams"
     for hook in PROGRESS_HOOKS:
-        hook(label, 0, len(chunks))
+        hook(label, 0, total)
     for done, fut in enumerate(as_completed(futures), start=1):
         i = index[fut.task_run_id]
         try:
@@ -169,7 +180,17 @@ def _run_chunks(
         except Exception as exc:  # noqa: BLE001 - reported per chunk, by stream
             out[i] = exc
         for hook in PROGRESS_HOOKS:
-            hook(label, done, len(chunks))
-        if done % step == 0 or done == len(chunks):
-            update_progress_artifact(progress_id, 100.0 * done / len(chunks))
-    return [r if r is not None else RuntimeError("chunk result missing") for r in out]
+            hook(label, done, total)
+        if done % step == 0 or done == total:
+            update_progress_artifact(progress_id, 100.0 * done / total)
+    flat: list[sync.ChunkResult | BaseException] = []
+    for unit, res in zip(units, out, strict=True):
+        if isinstance(res, list):
+            flat += res
+        elif isinstance(res, sync.UnitIncomplete):  # the chunks that landed count
+            flat += res.results
+        else:
+            flat += [res if res is not None else RuntimeError("task result missing")] * len(
+                unit.chunks
+            )
+    return flat

@@ -151,7 +151,7 @@ def _run_flow(fn, **params) -> int:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("chunks"),
+        TextColumn("tasks"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
@@ -193,7 +193,7 @@ def demo(
     patients: Annotated[int, typer.Option(help="Synthetic patients")] = 3,
     days: Annotated[int, typer.Option(help="Days of history")] = 2,
     seed: Annotated[int, typer.Option(help="Cohort seed")] = 0,
-    workers: Annotated[int, typer.Option(help="Parallel chunks")] = 4,
+    workers: Annotated[int, typer.Option(help="Parallel tasks")] = 4,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Start the local Rune API emulator and refresh its cohort into LAKE (incremental:

@@ -97,6 +97,57 @@ class Chunk:
         return f"{self.stream_id[:12]} {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
 
 
+@dataclass(frozen=True)
+class WorkUnit:
+    """What one task runs: chunks, one after another (one heavy chunk, or several light
+    chunks of one patient packed together so tiny tasks don't drown in orchestration)."""
+
+    chunks: tuple[Chunk, ...]
+
+    @property
+    def label(self) -> str:
+        if len(self.chunks) == 1:
+            return self.chunks[0].label
+        start = min(c.start for c in self.chunks)
+        end = max(c.end for c in self.chunks)
+        return f"{len(self.chunks)} chunks {start:%Y-%m-%d}..{end:%Y-%m-%d}"
+
+
+def pack_chunks(
+    chunks: Sequence[Chunk],
+    cost: Callable[[Chunk], float],
+    target: float,
+    group: Callable[[Chunk], str] = lambda c: "",
+) -> list[WorkUnit]:
+    """Pack chunks into units of about ``target`` cost, never mixing groups.
+
+    Greedy and order-preserving within a group: a chunk costing ``target`` or more is a
+    unit of its own; lighter ones fill a unit until the next would overflow it.
+    """
+    if target <= 0:
+        raise ValueError(f"pack target must be positive, got {target}")
+    groups: dict[str, list[Chunk]] = {}
+    for c in chunks:
+        groups.setdefault(group(c), []).append(c)
+    units: list[WorkUnit] = []
+    for members in groups.values():
+        current: list[Chunk] = []
+        load = 0.0
+        for c in members:
+            k = cost(c)
+            if k >= target:
+                units.append(WorkUnit((c,)))
+                continue
+            if current and load + k > target:
+                units.append(WorkUnit(tuple(current)))
+                current, load = [], 0.0
+            current.append(c)
+            load += k
+        if current:
+            units.append(WorkUnit(tuple(current)))
+    return units
+
+
 def data_bounds(stream: StreamMeta) -> tuple[datetime, datetime] | None:
     """``[first sample, last sample + 1 µs)`` of a stream, or None if it has no data."""
     if stream.min_time is None or stream.max_time is None:

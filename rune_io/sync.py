@@ -2,7 +2,9 @@
 
 - :func:`discover` walks org → projects/cohorts → patients → devices → streams.
 - :func:`plan_chunks` turns streams and watermarks into :class:`~rune_io.plan.Chunk` s.
-- :func:`run_chunk` fetches each window of a chunk and writes its lake partition.
+- :func:`plan_units` packs chunks into tasks of similar cost (rates learnt from the catalog).
+- :func:`run_chunk` fetches each window of a chunk and writes its lake partition;
+  :func:`run_unit` runs a unit's chunks.
 - :func:`summarize` folds chunk results into a :class:`RunReport`.
 
 Events are planned and run like a stream: each patient's events are a pseudo-stream
@@ -12,19 +14,36 @@ whose time span is that of the patient's streams.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rune_io.arrow_schema import stream_schema
-from rune_io.errors import ConfigError, DataError, NotFound, RuneIOError, is_transient
-from rune_io.lake.layout import EVENTS_TABLE, partition_of, table_name
+from rune_io.errors import (
+    ConfigError,
+    DataError,
+    NotFound,
+    RuneIOError,
+    TransientError,
+    is_transient,
+)
+from rune_io.lake.layout import EVENTS_TABLE, granularity, partition_of, table_name
 from rune_io.lake.storage import Lake
 from rune_io.lake.writer import write_events, write_stream_partition
 from rune_io.models import Patient, StreamMeta, StreamType
-from rune_io.plan import Chunk, Window, advance_watermark, chunk_windows, plan_refresh
+from rune_io.plan import (
+    Chunk,
+    Window,
+    WorkUnit,
+    advance_watermark,
+    chunk_windows,
+    pack_chunks,
+    plan_refresh,
+)
 
 log = logging.getLogger("rune_io.sync")
 
@@ -191,6 +210,64 @@ def plan_chunks(
     return chunk_windows(windows, chunk_days)
 
 
+#: Rows per day assumed for a stream the catalog has not seen yet, by table (fnmatch),
+#: first match wins. After its first load, a stream's measured rate replaces the prior.
+ROWS_PER_DAY_PRIOR: tuple[tuple[str, float], ...] = (
+    ("kinematics__*", 4_320_000),  # 50 Hz
+    ("vitals__*", 20_000),
+    (EVENTS_TABLE, 50),
+)
+#: Priors of other tables: daily tables are assumed fast, monthly ones slow.
+DAILY_PRIOR, MONTHLY_PRIOR = 1_000_000.0, 2_000.0
+#: Rows a task aims at: light chunks of one patient are packed up to this.
+TASK_ROWS = 2_000_000
+
+
+def _prior(table: str) -> float:
+    for pattern, rate in ROWS_PER_DAY_PRIOR:
+        if fnmatch.fnmatchcase(table, pattern):
+            return rate
+    return DAILY_PRIOR if granularity(table) == "date" else MONTHLY_PRIOR
+
+
+def rows_per_day(files: Iterable[Mapping]) -> dict[str, float]:
+    """Measured rows per day of each stream (events: ``events/<patient>``) from catalog
+    file entries: a file's rows over the days its partition has data for."""
+    rows: dict[str, float] = {}
+    days: dict[str, float] = {}
+    for f in files:
+        if f.get("deleted"):
+            continue
+        key = f["stream_id"] or f"{EVENTS_PREFIX}{f['patient_id']}"
+        if str(f["partition"]).startswith("date="):
+            span = 1.0
+        else:
+            start, last = f["partition_start"], f["max_time"] or f["partition_start"]
+            span = max(1.0, math.ceil((last - start) / timedelta(days=1)))
+        rows[key] = rows.get(key, 0.0) + float(f["rows"])
+        days[key] = days.get(key, 0.0) + span
+    return {k: rows[k] / days[k] for k in rows}
+
+
+def plan_units(
+    chunks: Sequence[Chunk],
+    streams: Mapping[str, StreamMeta],
+    rates: Mapping[str, float],
+    *,
+    task_rows: float = TASK_ROWS,
+) -> list[WorkUnit]:
+    """Pack chunks into tasks: a heavy chunk (e.g. a week of 50 Hz) runs alone; a
+    patient's light chunks (symptoms, LFP trends, heart rate, events) share one task, so
+    per-task orchestration stays small next to the work."""
+
+    def cost(c: Chunk) -> float:
+        s = streams[c.stream_id]
+        rate = rates.get(s.id, _prior(lake_table(s)))
+        return rate * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
+
+    return pack_chunks(chunks, cost, task_rows, group=lambda c: streams[c.stream_id].patient_id)
+
+
 # -- execution -------------------------------------------------------------------------
 
 
@@ -262,6 +339,62 @@ def run_chunk(client, lake: Lake, stream: StreamMeta, chunk: Chunk, run_id: str)
         res.files,
     )
     return res
+
+
+class UnitIncomplete(TransientError):
+    """Some chunks of a unit failed transiently; the others landed.
+
+    ``results`` has one :class:`ChunkResult` per chunk of the unit, the failed ones with
+    their error. Transient, so the task is retried; a retry skips the chunks that landed.
+    """
+
+    def __init__(self, message: str, results: list[ChunkResult]) -> None:
+        super().__init__(message)
+        self.results = results
+
+    def __reduce__(self):  # crosses process boundaries (Dask)
+        return (UnitIncomplete, (str(self), self.results))
+
+
+def run_unit(
+    client,
+    lake: Lake,
+    streams: Mapping[str, StreamMeta],
+    unit: WorkUnit,
+    run_id: str,
+    landed: dict[int, ChunkResult] | None = None,
+) -> list[ChunkResult]:
+    """Run a unit's chunks in order (see :func:`run_chunk`), one result per chunk.
+
+    A chunk failing transiently does not stop the others: they run, then
+    :class:`UnitIncomplete` is raised so the caller may retry the unit. ``landed`` (kept
+    by the caller across retries) records finished chunks by index; they are skipped.
+    """
+    landed = {} if landed is None else landed
+    results: list[ChunkResult] = []
+    failed: list[str] = []
+    for i, c in enumerate(unit.chunks):
+        if i in landed:
+            results.append(landed[i])
+            continue
+        stream = streams[c.stream_id]
+        try:
+            res = run_chunk(client, lake, stream, c, run_id)
+        except RuneIOError as exc:  # transient: run_chunk reports the others itself
+            err = f"{type(exc).__name__}: {exc}"
+            res = ChunkResult(stream.id, lake_table(stream), stream.patient_id)
+            res.failed_window, res.error = c.label, err
+            failed.append(f"{c.stream_id}: {err}")
+            results.append(res)
+            continue
+        landed[i] = res
+        results.append(res)
+    if failed:
+        raise UnitIncomplete(
+            f"{len(failed)} of {len(unit.chunks)} chunks failed transiently: " + "; ".join(failed),
+            results,
+        )
+    return results
 
 
 # -- reporting -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from rune_io import sync
 from rune_io.errors import is_transient
 from rune_io.faults import crash_point
 from rune_io.models import Patient, StreamMeta
-from rune_io.plan import Chunk
+from rune_io.plan import WorkUnit
 from tasks import runtime
 
 
@@ -31,6 +31,9 @@ def _retry_delays() -> list[float]:
 
 
 RETRY_DELAYS = _retry_delays()
+
+#: Chunks that landed, per (run, unit), so a task retry redoes only the failed ones.
+_LANDED: dict[tuple[str, WorkUnit], dict[int, sync.ChunkResult]] = {}
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -58,31 +61,40 @@ def discover(
 
 
 @task(
-    name="fetch-chunk",
-    task_run_name="fetch {chunk.label}",
+    name="fetch",
+    task_run_name="fetch {unit.label}",
     cache_policy=NO_CACHE,
     retries=len(RETRY_DELAYS),
     retry_delay_seconds=RETRY_DELAYS or 0,
     retry_jitter_factor=0.5,
     retry_condition_fn=transient_only,
 )
-def fetch_chunk(
+def fetch_unit(
     lake_url: str,
-    stream: StreamMeta,
-    chunk: Chunk,
+    streams: list[StreamMeta],
+    unit: WorkUnit,
     run_id: str,
     credentials_block: str | None = None,
     api_limit: str | None = None,
-) -> sync.ChunkResult:
-    """Fetch a chunk's windows from the Stream API and write their lake partitions.
+) -> list[sync.ChunkResult]:
+    """Fetch a unit's windows from the Stream API and write their lake partitions.
 
-    ``api_limit`` names a Prefect global concurrency limit that caps how many chunks read
-    from the Rune API at once, across every flow run and worker."""
+    ``streams`` are the unit's streams' metadata. ``api_limit`` names a Prefect global
+    concurrency limit capping how many tasks read from the Rune API at once, across
+    every flow run and worker."""
     slot = concurrency(api_limit, occupy=1, strict=True) if api_limit else nullcontext()
+    landed = _LANDED.setdefault((run_id, unit), {})  # survives this task run's retries
     with slot:
-        return sync.run_chunk(
-            runtime.client(credentials_block), runtime.lake(lake_url), stream, chunk, run_id
+        results = sync.run_unit(
+            runtime.client(credentials_block),
+            runtime.lake(lake_url),
+            {s.id: s for s in streams},
+            unit,
+            run_id,
+            landed,
         )
+    _LANDED.pop((run_id, unit), None)
+    return results
 
 
 @task(name="commit-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

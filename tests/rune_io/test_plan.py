@@ -155,3 +155,65 @@ def test_monthly_partitions_refetch_the_open_month_whole():
     assert [(w.start, w.end) for w in back] == [
         (datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
     ]
+
+
+def test_pack_chunks_packs_light_chunks_per_group_and_keeps_heavy_ones_alone():
+    from rune_io.plan import Chunk, pack_chunks
+
+    def ch(sid, n=1):
+        return Chunk(sid, tuple(Window(sid, D0 + i * DAY, D0 + (i + 1) * DAY) for i in range(n)))
+
+    cost = {"heavy": 10.0, "a": 1.0, "b": 1.0, "c": 1.0, "d": 3.0}
+    group = {"heavy": "p1", "a": "p1", "b": "p1", "c": "p2", "d": "p1"}
+    chunks = [ch("a"), ch("heavy"), ch("b"), ch("d"), ch("c")]
+    units = pack_chunks(chunks, lambda c: cost[c.stream_id], 4.0, lambda c: group[c.stream_id])
+    assert [[c.stream_id for c in u.chunks] for u in units] == [["heavy"], ["a", "b"], ["d"], ["c"]]
+    assert units[1].label.startswith("2 chunks")
+    with pytest.raises(ValueError, match="positive"):
+        pack_chunks(chunks, lambda c: 1.0, 0)
+
+
+def test_plan_units_learns_rates_from_the_catalog():
+    from rune_io.sync import plan_units, rows_per_day
+
+    fast = StreamMeta(
+        "fast",
+        "p",
+        "d",
+        "a",
+        StreamType("t", "t"),
+        (("category", "kinematics"), ("measurement", "acceleration")),
+        D0.timestamp(),
+        (D0 + 14 * DAY).timestamp(),
+    )
+    hr = StreamMeta(
+        "hr",
+        "p",
+        "d",
+        "a",
+        StreamType("t", "t"),
+        (("category", "vitals"), ("measurement", "heart_rate")),
+        D0.timestamp(),
+        (D0 + 14 * DAY).timestamp(),
+    )
+    streams = {s.id: s for s in (fast, hr)}
+    chunks = chunk_windows(plan_refresh(fast, None) + plan_refresh(hr, None), 7)
+    # priors: a week of 50 Hz is heavy (alone); heart rate weeks, and the 1 us window at
+    # the end of the 50 Hz stream, are light and share a task
+    units = plan_units(chunks, streams, {})
+    assert sorted(len(u.chunks) for u in units) == [1, 1, 4]
+    # measured: this "kinematics" stream turned out slow, so everything shares one task
+    files = [
+        {
+            "stream_id": "fast",
+            "patient_id": "p",
+            "partition": "date=2026-11-01",
+            "partition_start": D0,
+            "max_time": D0 + DAY,
+            "rows": 100,
+            "deleted": None,
+        },
+    ]
+    rates = rows_per_day(files)
+    assert rates == {"fast": 100.0}
+    assert len(plan_units(chunks, streams, rates)) == 1
