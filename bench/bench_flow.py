@@ -9,7 +9,7 @@
 2. A refresh of ``--patients`` x 6 streams x ``--days`` days from an emulator running in
    its own process: the same plan run (a) through the ``refresh`` flow on the thread
    runner and (b) as plain Python: the same ``rune_io.sync`` calls (discover, plan,
-   ``run_chunk`` over the same chunks in a ``ThreadPoolExecutor`` of the same size, the
+   ``run_unit`` over the same work units in a ``ThreadPoolExecutor`` of the same size, the
    same catalog work), no Prefect. Each run loads a fresh lake. Orchestration share =
    (flow - plain) / flow; per task run = (flow - plain) / task runs. Repeated
    ``--rounds`` times per chunk size, alternating which goes first.
@@ -134,15 +134,18 @@ def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, 
     work = sync.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
     cat.record_streams(streams, run_id)
-    chunks = sync.plan_chunks(work, cat.watermarks(), chunk_days=chunk_days)
+    units = sync.plan_units(
+        sync.plan_chunks(work, cat.watermarks(), chunk_days=chunk_days),
+        by_id,
+        sync.rows_per_day(cat.files().to_pylist()),
+    )
+    chunks = [c for u in units for c in u.chunks]
 
-    def one(chunk):
-        return sync.run_chunk(
-            runtime.client(), runtime.lake(lake_url), by_id[chunk.stream_id], chunk, run_id
-        )
+    def one(unit):
+        return sync.run_unit(runtime.client(), runtime.lake(lake_url), by_id, unit, run_id)
 
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        results = list(ex.map(one, chunks))
+        results = [r for rs in ex.map(one, units) for r in rs]
     report = sync.summarize(run_id, "refresh", chunks, results, by_id)
     marks = sync.new_watermarks(cat.watermarks(), by_id, results)
     report.seconds = time.perf_counter() - t0
@@ -152,7 +155,7 @@ def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, 
     cat.finish_run(run_id, "completed" if report.ok else "incomplete", stats)
     cat.commit(run_id)
     assert report.ok, report.text()
-    return time.perf_counter() - t0, len(chunks), report.rows
+    return time.perf_counter() - t0, len(units), report.rows
 
 
 def flow_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:
@@ -165,7 +168,7 @@ def flow_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, i
     rep = fl(lake=lake_url, categories=LIGHT, include_events=False, chunk_days=chunk_days)
     wall = time.perf_counter() - t0
     assert rep.ok, rep.text()
-    return wall, rep.chunks, rep.rows
+    return wall, rep.tasks, rep.rows
 
 
 def noop_floor(n: int, workers: int) -> float:
@@ -237,7 +240,7 @@ def render(args, demo: dict | None, ref: dict) -> str:
         "",
         "What: what Prefect costs a refresh. The same plan is run through the `refresh` flow "
         f"(thread runner, {args.workers} threads) and as plain Python (the same "
-        "`rune_io.sync` discover / plan / `run_chunk` / catalog calls, the same chunks, a "
+        "`rune_io.sync` discover / plan / `run_unit` / catalog calls, the same work units, a "
         f"`ThreadPoolExecutor` of {args.workers}), side by side in one process, each into a "
         f"fresh local lake, against an emulator in its own process: {args.patients} patients "
         f"x 6 streams x {args.days} days (heart rate, LFP left/right, tremor, dyskinesia, "

@@ -408,6 +408,7 @@ class RunReport:
     kind: str
     streams: int = 0
     chunks: int = 0
+    tasks: int = 0
     windows_planned: int = 0
     windows_landed: int = 0
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
