@@ -5,8 +5,9 @@ them. Two commits interleaving could let the later writer replace the tables wit
 state that lacks what the earlier one folded (and deleted). Commits are short, so they
 take turns under one lock object, ``_catalog/_commit.lock``, created exclusively:
 ``O_EXCL`` on local disk, a conditional PUT (``If-None-Match: *``) on S3. The lock holds a
-token and an expiry: a holder that died (SIGKILL mid-commit) blocks others only until
-its lease runs out. Release removes the lock only if it still holds our token.
+token, its host and pid, and an expiry: a holder that died (SIGKILL mid-commit) blocks
+others until its lease runs out, or not at all when it ran on the same host (its pid is
+gone). Release removes the lock only if it still holds our token.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -59,6 +61,20 @@ def _read(lake: Lake) -> dict | None:
         return {"token": "", "expires_at": "1970-01-01T00:00:00+00:00"}
 
 
+def _dead_here(held: dict) -> bool:
+    """The holder ran on this host and its process is gone (killed mid-commit)."""
+    pid = held.get("pid")
+    if held.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 @contextmanager
 def commit_lock(
     lake: Lake,
@@ -72,13 +88,20 @@ def commit_lock(
     deadline = time.monotonic() + timeout
     while True:
         expires = datetime.now(UTC) + lease
-        body = json.dumps({"token": token, "pid": os.getpid(), "expires_at": expires.isoformat()})
+        body = json.dumps(
+            {
+                "token": token,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "expires_at": expires.isoformat(),
+            }
+        )
         if create_exclusive(lake, LOCK, body.encode()):
             break
         held = _read(lake)
         if held is None:
             continue
-        if datetime.fromisoformat(held["expires_at"]) < datetime.now(UTC):
+        if datetime.fromisoformat(held["expires_at"]) < datetime.now(UTC) or _dead_here(held):
             remove(lake, LOCK)  # the holder died; its lease is over
             continue
         if time.monotonic() > deadline:
