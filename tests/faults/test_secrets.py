@@ -54,11 +54,13 @@ def test_no_secret_anywhere(tmp_path, fast_config):
     chaos = ChaosConfig.uniform(0.3, seed=5, delay_s=0.05)
     with emulator(fast_config, chaos=chaos, patients=2) as emu:
         streams = sorted(emu.cohort.streams, key=lambda s: s.id)
-        emu.set_fault(next(s.id for s in streams if s.category == "neural"), "always_500")
-        emu.set_fault(next(s.id for s in streams if s.category == "symptom"), "non_numeric")
+        failing = next(s.id for s in streams if s.category == "neural")
+        malformed = next(s.id for s in streams if s.category == "symptom")
+        emu.set_fault(failing, "always_500")
+        emu.set_fault(malformed, "non_numeric")
         token = cli(*args, env_vars=api_vars(emu))
         assert token.code == 1, token.text  # incomplete: errors were raised and logged
-        assert "FAILED" in token.out and "HTTP 500" in token.out
+        assert f"stream {failing}" in token.out and f"stream {malformed}" in token.out
         # a client key reads one patient: it cannot list a cohort, and says so
         client_key = cli(*args, env_vars=api_vars(emu, client_key=True))
         assert client_key.code == 2 and "client_keys credentials" in client_key.err
