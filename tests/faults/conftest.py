@@ -24,6 +24,7 @@ import pytest
 from rune_io.emulator import EmulatorConfig, running_emulator  # noqa: E402
 from rune_io.lake import Catalog, open_lake  # noqa: E402
 from rune_io.lake.layout import STAGING_DIR  # noqa: E402
+from tests.environ import patched_environ
 from tests.flows.conftest import LIGHT, NOW, RUNE_VARS, prefect_harness  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,22 +81,9 @@ def api_vars(emu, client_key: bool = False) -> dict[str, str]:
     return {"RUNE_STREAM_URL": emu.url, "RUNE_GRAPH_URL": emu.url, **creds}
 
 
-@contextmanager
-def env(values: dict[str, str]) -> Iterator[None]:
+def env(values: dict[str, str]):
     """Set environment variables (RUNE_* cleared first) for the block."""
-    keys = set(RUNE_VARS) | set(values) | {"RUNE_LAKE_CONFIG"}
-    saved = {k: os.environ.get(k) for k in keys}
-    for k in keys:
-        os.environ.pop(k, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return patched_environ(values, clear=(*RUNE_VARS, "RUNE_LAKE_CONFIG"))
 
 
 @contextmanager

@@ -9,13 +9,12 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from rune_io.emulator import ChaosConfig
+from tests.environ import patched_environ
 from tests.faults.conftest import (
     api_vars,
     assert_lake_consistent,
@@ -43,24 +42,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def aws_env(endpoint: str) -> Iterator[None]:
+def aws_env(endpoint: str):
     keys = {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_S3": endpoint,
     }
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(keys)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return patched_environ(keys)
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from rune_io.emulator import (  # noqa: E402
     EmulatorConfig,
     running_emulator,
 )
+from tests.environ import patched_environ  # noqa: E402
 
 NOW = datetime(2026, 11, 1, 15, 30, tzinfo=UTC)
 #: low-rate streams: fast to load; the 50 Hz streams get a test of their own
@@ -46,30 +47,21 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
-@contextmanager
-def api_env(emu, **extra: str) -> Iterator[None]:
+def api_env(emu, **extra: str):
     """Point rune_io's settings at ``emu`` (environment, as a user would)."""
-    saved = {k: os.environ.get(k) for k in RUNE_VARS}
-    for k in RUNE_VARS:
-        os.environ.pop(k, None)
-    os.environ.update(
-        RUNE_STREAM_URL=emu.url,
-        RUNE_GRAPH_URL=emu.url,
-        RUNE_ACCESS_TOKEN_ID=DEMO_ACCESS_TOKEN_ID,
-        RUNE_ACCESS_TOKEN_SECRET=DEMO_ACCESS_TOKEN_SECRET,
-        RUNE_MAX_ATTEMPTS="4",
-        RUNE_BACKOFF_BASE="0.05",
-        RUNE_BACKOFF_CAP="0.2",
-        **extra,
+    return patched_environ(
+        {
+            "RUNE_STREAM_URL": emu.url,
+            "RUNE_GRAPH_URL": emu.url,
+            "RUNE_ACCESS_TOKEN_ID": DEMO_ACCESS_TOKEN_ID,
+            "RUNE_ACCESS_TOKEN_SECRET": DEMO_ACCESS_TOKEN_SECRET,
+            "RUNE_MAX_ATTEMPTS": "4",
+            "RUNE_BACKOFF_BASE": "0.05",
+            "RUNE_BACKOFF_CAP": "0.2",
+            **extra,
+        },
+        clear=RUNE_VARS,
     )
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextmanager
