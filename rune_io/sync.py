@@ -444,7 +444,7 @@ class RunReport:
     def text(self) -> str:
         lines = [
             f"run {self.run_id} ({self.kind}): {self.windows_landed}/{self.windows_planned} windows "
-            f"landed in {self.chunks} chunks over {self.streams} streams, {self.rows:,} rows, "
+            f"landed in {self.chunks} chunks ({self.tasks} tasks) over {self.streams} streams, {self.rows:,} rows, "
             f"{self.seconds:.1f}s"
         ]
         for name, t in sorted(self.tables.items()):
