@@ -84,6 +84,8 @@ def fetch_unit(
     every flow run and worker."""
     slot = concurrency(api_limit, occupy=1, strict=True) if api_limit else nullcontext()
     landed = _LANDED.setdefault((run_id, unit), {})  # survives this task run's retries
+    while len(_LANDED) > 256:  # units that failed for good leave theirs behind: bound it
+        _LANDED.pop(next(iter(_LANDED)))
     with slot:
         results = sync.run_unit(
             runtime.client(credentials_block),
