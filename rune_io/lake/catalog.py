@@ -44,7 +44,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rune_io.arrow_schema import TIME_TYPE
+from rune_io.arrow_schema import TIME_TYPE, unknown_dimensions
 from rune_io.faults import crash_point
 from rune_io.lake.errors import SchemaConflictError
 from rune_io.lake.layout import (
@@ -95,6 +95,7 @@ STREAMS_SCHEMA = pa.schema(
         ("stream_type_name", pa.string()),
         ("parameters", pa.string()),  # JSON object
         ("dimensions", pa.string()),  # JSON list of {identifier, data_type, unit...}
+        ("unknown_data_types", pa.string()),  # JSON {dimension: dataType} stored as text
         ("min_time", TIME_TYPE),
         ("max_time", TIME_TYPE),
         ("created_at", TIME_TYPE),
@@ -228,6 +229,9 @@ def _stream_row(s: StreamMeta, run_id: str, seen_at: datetime) -> dict[str, Any]
         "stream_type_name": s.stream_type.name,
         "parameters": json.dumps(s.params, sort_keys=True),
         "dimensions": json.dumps(dims),
+        "unknown_data_types": json.dumps(
+            {d.identifier: d.data_type for d in unknown_dimensions(s.stream_type)}
+        ),
         "min_time": _parse_time(s.min_time),
         "max_time": _parse_time(s.max_time),
         "created_at": _parse_time(s.created_at),
@@ -593,8 +597,9 @@ class Catalog:
             t["rows"] += int(e["rows"])
             t["bytes"] += int(e["bytes"])
             lo, hi = _parse_time(e["min_time"]), _parse_time(e["max_time"])
-            t["min_time"] = lo if t["min_time"] is None else min(t["min_time"], lo)
-            t["max_time"] = hi if t["max_time"] is None else max(t["max_time"], hi)
+            if lo is not None and hi is not None:  # None: a file without times (bytes)
+                t["min_time"] = lo if t["min_time"] is None else min(t["min_time"], lo)
+                t["max_time"] = hi if t["max_time"] is None else max(t["max_time"], hi)
             if e["stream_id"]:
                 t["streams"].add(e["stream_id"])
             t["patients"].add(e["patient_id"])
