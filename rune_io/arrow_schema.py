@@ -21,8 +21,8 @@ anything else ``string`` (the served text), warned about once per process and re
 (:data:`SERVED_EXTRA_TYPES`): it is an ``int64``.
 
 The *key* of a stream type (:func:`time_key`) is the timestamp dimension that orders its
-rows and picks their lake partition: ``time``; for types without one (``span``)
-``start_time``, else the first timestamp dimension; ``None`` when it has none (``bytes``).
+rows: ``time``; for types without one (``span``) the first timestamp dimension
+(``start_time_min``); ``None`` when it has none (``bytes``).
 """
 
 from __future__ import annotations
@@ -101,11 +101,10 @@ def wire_types(stream_type: StreamType) -> dict[str, pa.DataType]:
 
 
 def time_key(stream_type: StreamType) -> str | None:
-    """The timestamp dimension that orders rows and picks partitions (see module doc)."""
+    """The timestamp dimension that orders rows (see module doc)."""
     stamps = [d.identifier for d in stream_type.dimensions if is_timestamp(d)]
-    for name in ("time", "start_time"):
-        if name in stamps:
-            return name
+    if "time" in stamps:
+        return "time"
     return stamps[0] if stamps else None
 
 

@@ -8,8 +8,9 @@ one-entry dictionary arrays (4 bytes a row while in memory, plain strings in the
 and streams row groups to a staging file that is published in one step
 (:func:`rune_io.lake.storage.atomic_file`). Only if a batch turns out unsorted does it
 fall back to buffering the whole partition and sorting it (stably: rows sharing a time
-keep the order they were served in). A stream without a timestamp (``bytes``) is
-written in served order, all of it into the partition of the window it was fetched for.
+keep the order they were served in). A stream without a ``time`` dimension (``span``:
+the API windows it by another timestamp; ``bytes``: no timestamp at all) is written in
+served order, all of it into the partition of the window it was fetched for.
 
 A column the stream type does not declare (the reader keeps such columns, nullable)
 widens the file's schema: it goes after the dimensions, is registered with the catalog
@@ -25,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rune_io.arrow_schema import NS_SUFFIX, TIME_TYPE, stream_schema, time_key
@@ -107,7 +109,8 @@ class _PartitionSink:
         key: str | None = "time",
     ):
         self.path, self.base, self.part, self.where = path, base, part, where
-        self.key = key  # ordering/partition time column (None: no timestamp at all)
+        self.key = key  # the time_key column (None: no timestamp at all)
+        self.windowed = key == "time"  # rows checked against the partition, sorted
         self.constants = constants
         self.declared = frozenset(base.names)
         self.on_widen = on_widen
@@ -129,7 +132,7 @@ class _PartitionSink:
         self.write_schema = pa.schema(
             [pa.field(f.name, dict_type) if f.name in const_names else f for f in schema]
         )
-        self.options = _parquet_options(schema, self.key)
+        self.options = _parquet_options(schema, self.key if self.windowed else None)
 
     def _widen(self, fields: list[pa.Field]) -> None:
         """Add undeclared columns (after the dimensions); reload what was written."""
@@ -181,8 +184,10 @@ class _PartitionSink:
         if batch.num_rows == 0:
             return
         batch = self._conform(batch)
-        if self.key is not None:
+        if self.windowed:
             self._check_times(batch)
+        elif self.key is not None:
+            self._span_times(batch)
         self.buffer.append(batch)
         self.buffered += batch.num_rows
         self.rows += batch.num_rows
@@ -210,6 +215,14 @@ class _PartitionSink:
         self.last_ns = int(ns[-1])
         self.min_ns = bmin if self.min_ns is None else min(self.min_ns, bmin)
         self.max_ns = bmax if self.max_ns is None else max(self.max_ns, bmax)
+
+    def _span_times(self, batch: pa.RecordBatch) -> None:
+        """Catalog time span of a stream without ``time``: its key's min and max."""
+        col = batch.column(self.key + NS_SUFFIX)
+        lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+        if lo is not None:
+            self.min_ns = lo if self.min_ns is None else min(self.min_ns, lo)
+            self.max_ns = hi if self.max_ns is None else max(self.max_ns, hi)
 
     # -- output --------------------------------------------------------------------
     def _with_constants(self, table: pa.Table) -> pa.Table:
