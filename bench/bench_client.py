@@ -143,9 +143,11 @@ def child(method: str, url: str, stream_id: str, start: float, end: float) -> di
             rows, body, token = chain(lo_ns, hi_ns, first_only=True)
             pieces = []
             if token:
-                times = [int(line.split(b",", 1)[0]) // 1000 for line in body.splitlines()[1:]]
+                times = [int(line.split(b",", 1)[0]) for line in body.splitlines()[1:]]
                 splits = workers * StreamReader.__init__.__kwdefaults__["splits_per_worker"]
                 pieces = plan_sub_windows(times, hi_ns, splits)
+                if len(pieces) > 1:  # rows at page 0's last time are read again by piece 1
+                    rows -= times.count(times[-1])
             with ThreadPoolExecutor(workers) as pool:
                 rows += sum(n for n, _, _ in pool.map(lambda ab: chain(*ab), pieces))
         secs = time.perf_counter() - t0
