@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rune_io import sync  # noqa: E402
 from rune_io.client import RuneClient  # noqa: E402
 from rune_io.config import load_settings  # noqa: E402
-from rune_io.emulator import (  # noqa: E402
+from rune_emulator import (  # noqa: E402
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,

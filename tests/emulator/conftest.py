@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from rune_io.emulator import (
+from rune_emulator import (
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     DEMO_CLIENT_ACCESS_KEY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from rune_io.emulator import EmulatorConfig, running_emulator
+from rune_emulator import EmulatorConfig, running_emulator
 
 from .conftest import CLIENT_HEADERS, JWT_HEADERS, USER_HEADERS, stream_of
 

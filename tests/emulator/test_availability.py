@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from rune_io.emulator import MAX_BATCH_STREAMS
+from rune_emulator import MAX_BATCH_STREAMS
 
 from .conftest import USER_HEADERS, stream_of
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import requests
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 
 from .conftest import USER_HEADERS, busy_day, gql, stream_of
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from rune_io.emulator import EmulatorConfig, running_emulator
+from rune_emulator import EmulatorConfig, running_emulator
 
 from .conftest import stream_of
 

@@ -19,7 +19,7 @@ from runeq.resources.stream_metadata import (  # noqa: E402
 )
 from runeq.resources.user import get_current_user  # noqa: E402
 
-from rune_io.emulator import (  # noqa: E402
+from rune_emulator import (  # noqa: E402
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     DEMO_CLIENT_ACCESS_KEY,
