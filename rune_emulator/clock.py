@@ -24,17 +24,18 @@ class Clock:
     stops the advance; tests and ``--now`` want a fixed clock).
     """
 
-    def __init__(self, start: datetime, advancing: bool = False) -> None:
+    def __init__(self, start: datetime, advancing: bool = False, wall=time.time_ns) -> None:
         self._lock = threading.Lock()
+        self._wall = wall  # injectable for tests: a function returning unix ns
         self._anchor_ns = dt_to_ns(start)
-        self._wall0 = time.time_ns()
+        self._wall0 = wall()
         self.advancing = advancing
 
     def now_ns(self) -> int:
         with self._lock:
             if not self.advancing:
                 return self._anchor_ns
-            elapsed = time.time_ns() - self._wall0
+            elapsed = self._wall() - self._wall0
             return self._anchor_ns + elapsed // 100 * 100
 
     def now(self) -> datetime:
@@ -47,3 +48,11 @@ class Clock:
         with self._lock:
             self._anchor_ns = ns
             self.advancing = False
+
+    def use_wall(self, wall) -> None:
+        """Advance with ``wall`` (a function returning unix ns) from the current instant."""
+        now = self.now_ns()
+        with self._lock:
+            self._wall = wall
+            self._wall0 = wall()
+            self._anchor_ns = now

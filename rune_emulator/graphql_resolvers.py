@@ -143,9 +143,10 @@ def patient_node(state: EmulatorState, p: Patient) -> dict:
             if startTime <= e.start_time.timestamp() < endTime
             and (not includeFilters or any(_filter_match(e, f) for f in includeFilters))
         ]
+        if not events:
+            return None  # the live API answers no events with a null eventList
         items, page = _page(events, cursor, state.config.graph_page_size)
-        # the live API answers an empty list as null (runeq fixed a crash on it)
-        return {"events": [event_node(e) for e in items] or None, "pageInfo": page}
+        return {"events": [event_node(e) for e in items], "pageInfo": page}
 
     def patient_access_list(info, cursor=None):
         orgs = state.cohort.patient_orgs(p.id)

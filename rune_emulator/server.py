@@ -15,6 +15,7 @@ import pyarrow as pa
 import uvicorn
 
 from .app import create_app
+from .clock import Clock
 from .cohort import StreamSpec, SyntheticCohort
 from .config import ChaosConfig, EmulatorConfig
 from .models import StreamMeta
@@ -48,6 +49,11 @@ class Emulator:
     @property
     def cohort(self) -> SyntheticCohort:
         return self.state.cohort
+
+    @property
+    def clock(self) -> Clock:
+        """The clock: pinned, or advancing with wall time (``EmulatorConfig.clock_advances``)."""
+        return self.cohort.clock
 
     @property
     def stats(self) -> RequestStats:
@@ -131,6 +137,8 @@ def _as_ns(t: int | float | datetime) -> int:
     if isinstance(t, bool):
         raise TypeError("expected a time, got a bool")
     if isinstance(t, (int, np.integer)):
+        if 0 < abs(int(t)) < 10**15:  # before 1970-01-12 in ns: surely unix seconds
+            raise ValueError(f"int times are unix ns, got {int(t)} (seconds? pass a float)")
         return int(t)
     return to_ns(t)
 
