@@ -18,7 +18,7 @@ from . import aggregates, v1, v2
 from .auth import Principal, authenticate
 from .chaos import ChaosMiddleware
 from .errors import ApiError, error_response
-from .graphql_resolvers import attach
+from .graphql_roots import attach
 from .graphql_schema import build
 from .state import EmulatorState
 

@@ -37,7 +37,6 @@ from runeq.resources.stream_metadata import (  # noqa: E402
     get_all_stream_types,
     get_patient_stream_metadata,
     get_stream_availability_dataframe,
-    get_stream_dataframe,
     get_stream_metadata,
 )
 from runeq.resources.user import get_current_user  # noqa: E402

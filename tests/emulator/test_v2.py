@@ -118,7 +118,6 @@ def test_timestamp_formats_and_timezones(emu, http):
     a = busy_day(emu, spec)
     exp = emu.expected_table(spec.id, a, a + DAY).slice(0, 3)
     first_ns = exp.column("time")[0].as_py()
-    first = datetime.fromtimestamp(first_ns // 1000 / 1e6, tz=UTC)
     base = {"start_time": a, "end_time": a + DAY, "limit": 3}
     (r,) = fetch_all(http, emu, spec.id, {**base, "timestamp": "iso"})
     iso = r.text.splitlines()[1].split(",")[0]
