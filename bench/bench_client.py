@@ -64,7 +64,7 @@ def _workers(method: str) -> int:
 
 
 def child(method: str, url: str, stream_id: str, start: float, end: float) -> dict:
-    from rune_io.emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
+    from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
 
     creds = dict(access_token_id=DEMO_ACCESS_TOKEN_ID, access_token_secret=DEMO_ACCESS_TOKEN_SECRET)
     lo_ns, hi_ns = round(start * 1e6) * 1000, round(end * 1e6) * 1000
@@ -188,7 +188,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.url, args.stream_id, args.start, args.end)))
         return
 
-    from rune_io.emulator import EmulatorConfig, running_emulator
+    from rune_emulator import EmulatorConfig, running_emulator
 
     # The emulator's watch is worn ~07-22h, so one calendar day holds ~2.7 M rows, not
     # 4.32 M: the window is the first 4.32 M rows (one 50 Hz day's worth) of its history.

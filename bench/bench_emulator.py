@@ -16,7 +16,7 @@ import time
 
 import requests
 
-from rune_io.emulator import (
+from rune_emulator import (
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,

@@ -200,7 +200,7 @@ def demo(
     run it again and only what is new is fetched). Then show a DuckDB query."""
     _quiet_prefect(verbose)
     _set_runner("threads", workers)
-    from rune_io.emulator import (
+    from rune_emulator import (
         DEMO_ACCESS_TOKEN_ID,
         DEMO_ACCESS_TOKEN_SECRET,
         EmulatorConfig,
@@ -392,10 +392,17 @@ def emulator(
     seed: Annotated[int, typer.Option()] = 0,
     patients: Annotated[int, typer.Option()] = 3,
     days: Annotated[int, typer.Option()] = 3,
-    now: Annotated[str | None, typer.Option(help="Clock: ISO time (default: now, UTC)")] = None,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            help="Pin the clock at an ISO time (default: start now, UTC, and advance with "
+            "wall time)"
+        ),
+    ] = None,
     chaos: Annotated[float, typer.Option(help="Probability of a fault per request")] = 0.0,
     page_size: Annotated[int, typer.Option(help="Rows per V2 page")] = 100_000,
     late_data_hours: Annotated[float, typer.Option(help="Max delay before a sample shows")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Fixed delay before every response")] = 0.0,
     access_token_id: Annotated[str | None, typer.Option()] = None,
     access_token_secret: Annotated[str | None, typer.Option()] = None,
     client_key_id: Annotated[str | None, typer.Option()] = None,
@@ -405,7 +412,7 @@ def emulator(
     """Serve the local Rune API emulator until interrupted (Ctrl-C); prints its URL and
     the credentials it accepts (without flags: the documented demo credentials)."""
     with user_errors():
-        from rune_io.emulator.cli import serve_forever
+        from rune_emulator.cli import serve_forever
 
         serve_forever(
             host=host,
@@ -417,6 +424,7 @@ def emulator(
             chaos=chaos,
             page_size=page_size,
             late_data_hours=late_data_hours,
+            latency_ms=latency_ms,
             access_token_id=access_token_id,
             access_token_secret=access_token_secret,
             client_key_id=client_key_id,

@@ -15,7 +15,7 @@ from .conftest import USER_HEADERS
 @pytest.mark.parametrize(
     "cmd",
     [
-        [sys.executable, "-m", "rune_io.emulator"],
+        [sys.executable, "-m", "rune_emulator"],
         [sys.executable, "-c", "from flows.cli import main; main()", "emulator"],
     ],
     ids=["python-m", "rune-lake"],

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rune_io.emulator import DEMO_ACCESS_TOKEN_SECRET
+from rune_emulator import DEMO_ACCESS_TOKEN_SECRET
 from tests.faults.conftest import (
     CLIENT_KEY,
     CLIENT_KEY_ID,

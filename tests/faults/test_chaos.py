@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
-from rune_io.emulator.cohort import build_cohort
+from rune_emulator import ChaosConfig
+from rune_emulator.cohort import build_cohort
 from rune_io.lake import Catalog, open_lake
 from tests.faults.conftest import (
     LIGHT,

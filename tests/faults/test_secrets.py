@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 from tests.faults.conftest import (
     LAKES,
     OUTPUTS,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 from tests.environ import patched_environ
 from tests.faults.conftest import (
     api_vars,

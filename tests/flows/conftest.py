@@ -15,7 +15,7 @@ os.environ.setdefault("RUNE_LAKE_TASK_RETRY_DELAYS", "0.2")
 
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from rune_io.emulator import (  # noqa: E402
+from rune_emulator import (  # noqa: E402
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,

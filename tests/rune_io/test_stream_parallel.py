@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 import requests
 
+from rune_emulator import ChaosConfig
 from rune_io.arrow_schema import stream_schema
 from rune_io.client import RuneClient
-from rune_io.emulator import ChaosConfig
 from rune_io.errors import DataError, ServerError
 from rune_io.http import HttpClient, Response
 from rune_io.retry import RetryPolicy

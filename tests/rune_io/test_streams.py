@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from rune_emulator import ChaosConfig
 from rune_io.arrow_schema import stream_schema
 from rune_io.client import RuneClient
-from rune_io.emulator import ChaosConfig
 from rune_io.errors import AuthError, DataError, NotFound, ServerError, is_transient
 from rune_io.retry import RetryPolicy
 from rune_io.windows import day_windows

@@ -14,19 +14,39 @@ from .errors import ApiError, bad_request
 from .params import (
     decode_token,
     encode_token,
-    get_bool,
     get_choice,
     get_int,
     get_time_ns,
     get_timezone,
     query_hash,
 )
-from .render import csv_bytes, format_time, json_bytes, json_columns
-from .signals import NS, Chunk
+from .render import csv_bytes, csv_quoted, float_text, format_time, json_bytes, json_columns
+from .signals import Chunk
 from .state import EmulatorState
-from .store import enum_labels
 
 NEXT_PAGE_HEADER = "X-Rune-Next-Page-Token"
+TS_MODES = ("iso", "unix", "unixns")
+NUMERIC = ("sfloat", "ufloat", "uint")
+
+
+def _dtype(spec: StreamSpec, column: str) -> str:
+    if column == "measurement_duration_ns":
+        return "uint"
+    return next(d.data_type for d in spec.meta.stream_type.dimensions if d.identifier == column)
+
+
+def _cell_array(vals: np.ndarray, dtype: str, ts, as_json: bool) -> pa.Array:
+    """One served column: timestamps per ``ts``, floats as repr text (CSV), bool as true/false."""
+    if dtype == "timestamp":
+        return ts(vals)
+    if dtype in ("sfloat", "ufloat"):
+        return pa.array(vals, type=pa.float64()) if as_json else float_text(vals)
+    if dtype == "bool":
+        arr = pa.array(vals, type=pa.bool_())
+        return arr if as_json else pc.if_else(arr, "true", "false")
+    if dtype == "uint":
+        return pa.array(vals, type=pa.int64())
+    return pa.array(list(vals), type=pa.string())
 
 
 def output_table(
@@ -35,44 +55,64 @@ def output_table(
     ts_mode: str,
     timezone: int | None,
     timezone_name: str | None,
-    translate_enums: bool,
     fault: str | None = None,
+    as_json: bool = False,
 ) -> pa.Table:
-    """The served columns: ``time`` then the value dimensions (faults applied)."""
-    names = ["time"]
-    arrays = [format_time(cols["time"], ts_mode, timezone, timezone_name)]
-    for d in spec.meta.stream_type.value_dimensions:
-        vals = cols[d.identifier]
-        if d.data_type == "enum" and translate_enums:
-            arr = pc.take(pa.array(enum_labels(spec, d.identifier)), pa.array(vals))
-        else:
-            arr = pa.array(vals)
-        names.append(d.identifier)
-        arrays.append(arr)
-    n = len(cols["time"])
+    """The served columns in CSV order (faults applied); every timestamp column per ``ts_mode``."""
+
+    def ts(v):
+        arr = format_time(v, ts_mode, timezone, timezone_name)
+        if ts_mode == "unix" and not as_json:
+            return float_text(np.asarray(v, dtype=np.int64) / 1e9)
+        return arr
+
+    names = list(spec.columns)
+    arrays = [_cell_array(cols[c], _dtype(spec, c), ts, as_json) for c in names]
+    n = len(cols["_t"])
+    first_value = next(
+        (i for i, c in enumerate(names) if _dtype(spec, c) != "timestamp"), len(names) - 1
+    )
     if fault == "missing_column" and len(names) > 1:
         names.pop()
         arrays.pop()
     elif fault == "extra_column":
         extra = np.where(np.arange(n) % 2 == 0, np.arange(n) * 0.5, np.nan)
         names.append("extra_value")
-        arrays.append(pa.array(extra, from_pandas=True))
-    elif fault in ("non_numeric", "type_change") and len(names) > 1 and n:
-        text = pc.cast(arrays[1], pa.string())
+        text = pc.if_else(pc.is_nan(pa.array(extra)), None, float_text(extra))
+        arrays.append(pa.array(extra, from_pandas=True) if as_json else text)
+    elif fault in ("non_numeric", "type_change") and n:
+        text = pc.cast(arrays[first_value], pa.string())
         if fault == "type_change":
             text = pc.binary_join_element_wise("v", text, "")
         else:
             text = pa.concat_arrays([pa.array(["abc"]), text.slice(1)])
-        arrays[1] = text
+        arrays[first_value] = text
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def _respond(table: pa.Table, fmt: str, next_token: str | None) -> Response:
+def _respond(spec: StreamSpec | None, table: pa.Table, fmt: str, next_token: str | None):
     headers = {NEXT_PAGE_HEADER: next_token} if next_token else {}
     if fmt == "json":
         body = json_bytes({"cardinality": table.num_rows, "data": json_columns(table)})
         return Response(body, media_type="application/json", headers=headers)
+    quoted = spec is not None and any(
+        d.data_type == "dict" for d in spec.meta.stream_type.dimensions
+    )
+    if quoted:
+        return Response(
+            csv_quoted(table.column_names, table), media_type="text/csv", headers=headers
+        )
     return Response(csv_bytes(table.column_names, table), media_type="text/csv", headers=headers)
+
+
+def _page_token(cols: Chunk, after: int | None, skip: int, served: int, qh: str) -> str:
+    """Resume after the last served key, skipping the rows with that key already served."""
+    t = cols["_t"]
+    last = int(t[-1])
+    tail = len(t) - int(np.searchsorted(t, last, "left"))
+    if tail == len(t) and after == last:
+        tail += skip
+    return encode_token({"a": last, "k": tail, "n": served + len(t)}, qh)
 
 
 def stream_data(
@@ -80,36 +120,36 @@ def stream_data(
 ) -> Response:
     """``GET /v2/streams/{stream_id}``."""
     spec = state.stream(principal, stream_id)
+    now = state.store.now_ns
     lo = get_time_ns(q, "start_time")
     hi = get_time_ns(q, "end_time")
     lo = state.store.start_ns if lo is None else lo
-    hi = state.store.now_ns if hi is None else hi
+    hi = now if hi is None else hi
     fmt = get_choice(q, "format", ("csv", "json"), "csv")
     limit = get_int(q, "limit", 0) or 0
-    ts_mode = get_choice(q, "timestamp", ("iso", "unix", "unixns"), "iso")
+    ts_mode = get_choice(q, "timestamp", TS_MODES, "iso")
     tz, tz_name = get_timezone(q)
-    translate = get_bool(q, "translate_enums", True)
     qh = query_hash(q, path)
-    after, served = None, 0
+    after, skip, served = None, 0, 0
     if q.get("page_token"):
         tok = decode_token(q["page_token"], qh)
-        after, served = int(tok["a"]), int(tok["n"])
+        after, skip, served = int(tok["a"]), int(tok.get("k", 0)), int(tok["n"])
     page_rows = state.config.page_size
     if limit:
         page_rows = min(page_rows, limit - served)
     if page_rows <= 0:
         cols, more = state.store.select(spec, 0, 0)
     else:
-        start = lo if after is None else max(lo, after + 1)
-        cols, more = state.store.select(spec, start, hi, max_rows=page_rows)
-    n = len(cols["time"])
+        start = lo if after is None else max(lo, after)
+        offset = skip if after is not None and after >= lo else 0
+        cols, more = state.store.select(spec, start, hi, offset, page_rows, now_ns=now)
+    n = len(cols["_t"])
     if limit and served + n >= limit:
         more = False
-    token = None
-    if more and n:
-        token = encode_token({"a": int(cols["time"][-1]), "n": served + n}, qh)
-    table = output_table(spec, cols, ts_mode, tz, tz_name, translate, state.faults.get(spec.id))
-    return _respond(table, fmt, token)
+    token = _page_token(cols, after, skip, served, qh) if more and n else None
+    fault = state.faults.get(spec.id)
+    table = output_table(spec, cols, ts_mode, tz, tz_name, fault, as_json=fmt == "json")
+    return _respond(spec, table, fmt, token)
 
 
 def availability(
@@ -144,9 +184,9 @@ def availability(
         raise bad_request("resolution is required (300..86400 seconds)")
     fmt = get_choice(q, "format", ("csv", "json"), "csv")
     limit = get_int(q, "limit", 0) or 0
-    ts_mode = get_choice(q, "timestamp", ("iso", "unix", "unixns"), "iso")
+    ts_mode = get_choice(q, "timestamp", TS_MODES, "iso")
     tz, tz_name = get_timezone(q)
-    step = res * NS
+    step = res * 1_000_000_000
     if (hi - lo) // step > 1_000_000:
         raise bad_request("time range too long for this resolution")
     flags = [state.store.bin_counts(s, lo, hi, step) > 0 for s in specs]
@@ -169,46 +209,15 @@ def availability(
             "availability": pa.array(avail[offset:end].astype(np.int64)),
         }
     )
-    return _respond(table, fmt, token)
-
-
-def aggregate_window(
-    state: EmulatorState, principal: Principal, stream_id: str, q: QueryParams
-) -> Response:
-    """``/v2/streams/{id}/aggregate_window``: mean or sum of the first value per window."""
-    spec = state.stream(principal, stream_id)
-    lo = get_time_ns(q, "start_time")
-    hi = get_time_ns(q, "end_time")
-    res = get_int(q, "resolution", 1)
-    if lo is None or hi is None or res is None:
-        raise bad_request("start_time, end_time and resolution are required")
-    fn = get_choice(q, "aggregate_function", ("sum", "mean"), "mean")
-    ts_mode = get_choice(q, "timestamp", ("iso", "unix", "unixns"), "iso")
-    tz, tz_name = get_timezone(q)
-    dims = spec.meta.stream_type.value_dimensions
-    if not dims or dims[0].data_type not in ("float", "double", "int", "long", "duration_ns"):
-        raise bad_request("aggregate_window needs a numeric stream")
-    step = res * NS
-    nbins = max(0, -(-(hi - lo) // step))
-    if nbins > 1_000_000:
-        raise bad_request("time range too long for this resolution")
-    cols, _ = state.store.select(spec, lo, hi)
-    idx = (cols["time"] - lo) // step
-    vals = cols[dims[0].identifier].astype(np.float64)
-    sums = np.bincount(idx, weights=vals, minlength=nbins)[:nbins]
-    counts = np.bincount(idx, minlength=nbins)[:nbins]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = sums if fn == "sum" else sums / counts
-    out = np.where(counts > 0, out, np.nan)
-    times = lo + np.arange(nbins, dtype=np.int64) * step
-    table = pa.table(
-        {
-            "time": format_time(times, ts_mode, tz, tz_name),
-            dims[0].identifier: pa.array(out, from_pandas=True),
+    if fmt == "json":
+        body = {
+            "approx_available_duration_s": int(avail[offset:end].sum()) * res,
+            "cardinality": table.num_rows,
+            "data": json_columns(table),
         }
-    )
-    body = {"cardinality": nbins, "data": json_columns(table)}
-    return Response(json_bytes(body), media_type="application/json")
+        headers = {NEXT_PAGE_HEADER: token} if token else {}
+        return Response(json_bytes(body), media_type="application/json", headers=headers)
+    return _respond(None, table, fmt, token)
 
 
 def require_stream_ids(q: QueryParams) -> list[str]:

@@ -2,11 +2,11 @@
 
 Quick use::
 
-    from rune_io.emulator import EmulatorConfig, running_emulator
+    from rune_emulator import EmulatorConfig, running_emulator
     with running_emulator(EmulatorConfig(seed=0, patients=3, days=3)) as emu:
         emu.url  # use as both stream_url and graph_url
 
-See ``rune_io/emulator/README.md`` for what is served and the demo credentials.
+See ``rune_emulator/README.md`` for what is served and the demo credentials.
 """
 
 from .config import (
