@@ -25,7 +25,7 @@ from tests.environ import patched_environ  # noqa: E402
 
 NOW = datetime(2026, 11, 1, 15, 30, tzinfo=UTC)
 #: low-rate streams: fast to load; the 50 Hz streams get a test of their own
-LIGHT = ["vitals", "neural", "symptom", "behavior"]
+LIGHT = ["vitals", "neural", "symptom", "sleep", "device_info", "environment", "patient_report"]
 
 RUNE_VARS = (
     "RUNE_MAX_ATTEMPTS",
