@@ -169,7 +169,9 @@ EMU_PAGE_SIZE = 20_000
 def emu():
     """One emulator for the package: 2 patients, 2 days, small V2 pages."""
     emulator = pytest.importorskip("rune_emulator")
-    cfg = emulator.EmulatorConfig(seed=0, patients=2, days=2, page_size=EMU_PAGE_SIZE)
+    cfg = emulator.EmulatorConfig(
+        seed=0, patients=2, days=2, page_size=EMU_PAGE_SIZE, motion_hours=6
+    )
     with emulator.running_emulator(cfg) as e:
         yield e
 
