@@ -16,6 +16,7 @@ from prefect.client.schemas.objects import FlowRun
 from rune_io.lake import Catalog, open_lake, table_name
 from rune_io.sync import lake_partitioning
 from tests.deployments.conftest import API_LIMIT, CREDENTIALS_BLOCK, TODAY, Stack
+from tests.truth import category, client_meta
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,9 @@ def lake_count(stack: Stack, stream, start: str | None = None, end: str | None =
 
 def streams_of(emu, patient_id: str, *categories: str) -> list:
     return [
-        s for s in emu.cohort.streams if s.patient_id == patient_id and s.category in categories
+        client_meta(s)
+        for s in emu.cohort.streams
+        if s.patient_id == patient_id and category(s) in categories
     ]
 
 
@@ -110,13 +113,16 @@ def test_custom_run_of_backfill_lands_the_range_in_the_lake(stack):
     assert run.state.is_completed(), f"{run.state}\n{stack.log_tail('worker')}"
 
     lo, hi = TODAY - timedelta(days=3), TODAY - timedelta(days=1)
+    total = 0
     for s in streams_of(emu, patient, "neural", "vitals"):
         # partitions the range touches are loaded whole (a day, or a month for slow streams)
         first, last = lake_partitioning(s, lo)[0], lake_partitioning(s, hi - US)[1]
         want = emu.expected_table(s.id, first, min(last, TODAY))
-        assert lake_count(stack, s) == want.num_rows > 0, s.id
+        assert lake_count(stack, s) == want.num_rows, s.id
         in_range = emu.expected_table(s.id, lo, hi).num_rows
-        assert lake_count(stack, s, start, end) == in_range > 0, s.id
+        assert lake_count(stack, s, start, end) == in_range, s.id
+        total += in_range
+    assert total > 0
     other = next(p.id for p in emu.cohort.patients if p.id != patient)
     assert all(lake_count(stack, s) == 0 for s in streams_of(emu, other, "neural", "vitals"))
 
@@ -168,7 +174,10 @@ def test_cohort_fanout_starts_one_refresh_group_run_per_group(stack):
     assert groups == sorted((p.id,) for p in emu.cohort.patients)  # one each, disjoint
     assert all(c.parameters["credentials_block"] == CREDENTIALS_BLOCK for c in children)
 
+    total = 0
     for p in emu.cohort.patients:
         for s in streams_of(emu, p.id, "neural"):
             full = emu.expected_table(s.id, TODAY - timedelta(days=3), TODAY)
-            assert lake_count(stack, s) == full.num_rows > 0, s.id
+            assert lake_count(stack, s) == full.num_rows, s.id
+            total += full.num_rows
+    assert total > 0
