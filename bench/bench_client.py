@@ -190,9 +190,10 @@ def main() -> None:
 
     from rune_emulator import EmulatorConfig, running_emulator
 
-    # The emulator's watch is worn ~07-22h, so one calendar day holds ~2.7 M rows, not
-    # 4.32 M: the window is the first 4.32 M rows (one 50 Hz day's worth) of its history.
-    cfg = EmulatorConfig(seed=0, patients=1, days=3, page_size=args.page_size)
+    # The emulator's watch records 50 Hz motion in sessions while worn (motion_hours=15:
+    # ~7.5 h a day), so the window is the first 4.32 M rows (one 50 Hz day's worth) of
+    # its history: times at 100-ns resolution, full-precision doubles, real data types.
+    cfg = EmulatorConfig(seed=0, patients=1, days=4, page_size=args.page_size, motion_hours=15)
     with running_emulator(cfg) as emu:
         accel = [
             s for s in emu.cohort.streams
@@ -206,8 +207,8 @@ def main() -> None:
         # [start of data, halfway between row rows-1 and row rows): exactly args.rows rows,
         # and an end that float seconds (runeq's) carry exactly
         start = first_day.timestamp()
-        t_last, t_next = times[args.rows - 1].as_py(), times[args.rows].as_py()
-        end = (t_last + (t_next - t_last) / 2).timestamp()
+        t_last, t_next = times[args.rows - 1].as_py(), times[args.rows].as_py()  # unix ns
+        end = (t_last + (t_next - t_last) // 2) // 1000 / 1e6
         assert len(emu.expected_table(stream.id, start, end)) == args.rows
         day = (first_day, datetime.fromtimestamp(end, UTC))
         # warm the emulator's render cache so no method pays for rendering
