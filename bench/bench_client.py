@@ -193,7 +193,7 @@ def main() -> None:
     # The emulator's watch records 50 Hz motion in sessions while worn (motion_hours=15:
     # ~7.5 h a day), so the window is the first 4.32 M rows (one 50 Hz day's worth) of
     # its history: times at 100-ns resolution, full-precision doubles, real data types.
-    cfg = EmulatorConfig(seed=0, patients=1, days=4, page_size=args.page_size, motion_hours=15)
+    cfg = EmulatorConfig(seed=0, patients=1, days=5, page_size=args.page_size, motion_hours=15)
     with running_emulator(cfg) as emu:
         accel = [
             s for s in emu.cohort.streams
@@ -283,10 +283,13 @@ def main() -> None:
         [
             SECTION,
             "",
-            f"{args.rows:,} rows (one day's worth at 50 Hz) of a 50 Hz acceleration stream: "
+            f"{args.rows:,} rows (one day's worth at 50 Hz) of a 50 Hz `acceleration` stream "
+            f"of `rune_emulator` with the live API's data types (`time` at 100-ns resolution "
+            f"served as `unixns`, full-precision `sfloat` doubles, `measurement_duration_ns`): "
             f"the window [{day[0]:%Y-%m-%d %H:%M}, {day[1]:%Y-%m-%d %H:%M:%S.%f}) UTC holds "
-            f"exactly that many (the emulated watch is worn ~15 h a day, so a UTC day holds "
-            f"~2.7 M), read whole by every method (no `limit`). V2 CSV pages of "
+            f"exactly that many (the emulated watch records 50 Hz motion in sessions, "
+            f"`motion_hours=15`: ~7.5 h a day), read whole by every method (no `limit`), "
+            f"into lake format 2 batches (`time` + `time_ns`). V2 CSV pages of "
             f"{args.page_size:,} rows, one local emulator (seed 0) in the parent process; "
             f"each method in its own subprocess, all methods interleaved in each round, best "
             f"of {args.repeat} rounds. Measured {datetime.now(UTC):%Y-%m-%d} on "
