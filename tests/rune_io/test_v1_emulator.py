@@ -210,7 +210,7 @@ def test_heartrate_resolution_and_interpolation(emu, rc, interp, fmt):
 
 
 def test_frequency_is_resolution_reciprocal(emu, rc):
-    pid, dev, _, _ = watch(emu)
+    pid, dev, _, hr = watch(emu)
     hi = LO + timedelta(minutes=10)
     a = table(rc.v1.heartrate(pid, hr.device_id, LO, hi, frequency=0.1, fmt="json"))
     b = table(rc.v1.heartrate(pid, hr.device_id, LO, hi, resolution=10, fmt="json"))
@@ -356,7 +356,7 @@ def test_frequency_and_resolution_together_is_400(emu, rc, fake_sleep, resource)
 
 
 def test_bad_expression_is_400(emu, rc):
-    pid, dev, _, _ = watch(emu)
+    pid, dev, _, hr = watch(emu)
     with pytest.raises(BadRequest):
         list(rc.v1.heartrate(pid, hr.device_id, LO, LO + timedelta(minutes=1), expression="accel"))
 
