@@ -176,7 +176,7 @@ def emu():
 
 def emu_settings(emu, family: str = "access_token", **kw) -> Settings:
     """Settings for the emulator with one of its demo credential families."""
-    from rune_io import emulator as m
+    import rune_emulator as m
 
     creds = {
         "access_token": dict(
