@@ -93,7 +93,8 @@ class EmulatorConfig:
     - ``graph_page_size`` / ``device_page_size``: items per GraphQL list page
       (devices are paged small so clients exercise nested paging);
       ``patient_page_size``: project/cohort patients per ``codeNameEndCursor`` page.
-    - ``cache_mb``: budget of the rendered day-chunk LRU cache.
+    - ``cache_mb``: budget of the rendered day-chunk LRU cache, and again of the LRU of
+      formatted day text that warm CSV pages are sliced from.
     - ``clock_advances``: the clock moves on with wall time from ``now`` (the standalone
       CLI's default); False pins it at ``now`` until ``set_now``.
     - ``latency_ms``: a fixed delay before every response (a wide-area API's latency).
