@@ -100,6 +100,8 @@ class EmulatorConfig:
     - ``latency_ms``: a fixed delay before every response (a wide-area API's latency).
     - ``motion_hours``: hours of 50 Hz watch motion recorded per worn day (in 2-4
       recording sessions, each opened and closed by a ``patient_report`` event).
+    - ``all_stream_types``: the first patient also has a "Test device" with one hourly
+      stream of every catalog type the cohort does not serve (all but ``bytes``).
     """
 
     seed: int = 0
@@ -122,6 +124,7 @@ class EmulatorConfig:
     clock_advances: bool = False
     latency_ms: float = 0.0
     motion_hours: float = 1.0
+    all_stream_types: bool = False
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

@@ -162,3 +162,24 @@ def test_cli_latency_option_and_bad_now():
     )
     assert res.returncode == 2 and res.stderr.strip().count("\n") == 0
     assert "--now" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_all_stream_types_option_serves_every_timed_catalog_type():
+    cfg = EmulatorConfig(seed=3, patients=1, days=1, all_stream_types=True)
+    with running_emulator(cfg) as emu:
+        served = {s.meta.stream_type.id for s in emu.stream_specs}
+        assert served == set(emu.cohort.stream_types_by_id) - {"bytes"}
+        a = emu.cohort.data_start.timestamp()
+        for spec in emu.stream_specs:
+            if spec.kind != "tour":
+                continue
+            truth = emu.expected_table(spec.id, a, a + DAY)
+            header, rows = _rows(emu, spec, start_time=a, end_time=a + DAY, timestamp="unixns")
+            assert header == truth.column_names and len(rows) == truth.num_rows > 0
+            dims = {d.identifier: d.data_type for d in spec.meta.stream_type.dimensions}
+            for j, field in enumerate(truth.schema):
+                got = [
+                    _parse(r[j], field.type, "unixns", dims[field.name] == "timestamp")
+                    for r in rows
+                ]
+                assert got == truth.column(j).to_pylist(), (spec.meta.stream_type.id, field.name)
