@@ -53,8 +53,8 @@ def output_table(
     spec: StreamSpec,
     cols: Chunk,
     ts_mode: str,
-    timezone: int | None,
-    timezone_name: str | None,
+    timezone: int | None = None,
+    timezone_name: str | None = None,
     fault: str | None = None,
     as_json: bool = False,
 ) -> pa.Table:
@@ -162,6 +162,12 @@ def stream_data(
     return _respond(spec, table, fmt, token)
 
 
+def _as_text(table: pa.Table) -> pa.Table:
+    """Every column as its CSV text (integers formatted once, not on every page)."""
+    cols = [c if pa.types.is_string(c.type) else pc.cast(c, pa.string()) for c in table.columns]
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
 def _page_text(state: EmulatorState, spec: StreamSpec, parts, ts_mode: str) -> pa.Table:
     """A CSV page in UTC from whole-day formatted tables (cached) when a page covers a good
     part of a day, else formatted directly: the same text either way."""
@@ -169,12 +175,12 @@ def _page_text(state: EmulatorState, spec: StreamSpec, parts, ts_mode: str) -> p
     for day, chunk, a, b, window in parts:
         if window * 4 >= len(chunk["_t"]):  # the request reads much of this day
             whole = state.text_cache.get(
-                (spec.id, day, ts_mode), lambda c=chunk: output_table(spec, c, ts_mode, None, None)
+                (spec.id, day, ts_mode), lambda c=chunk: _as_text(output_table(spec, c, ts_mode))
             )
             pieces.append(whole.slice(a, b - a))
         else:
             sub = {k: v[a:b] for k, v in chunk.items()}
-            pieces.append(output_table(spec, sub, ts_mode, None, None))
+            pieces.append(_as_text(output_table(spec, sub, ts_mode)))
     if not pieces:
         return output_table(spec, state.store.select(spec, 0, 0)[0], ts_mode, None, None)
     return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]

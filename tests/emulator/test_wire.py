@@ -118,6 +118,7 @@ def test_spectrum_pages_split_inside_one_time():
             r = requests.get(
                 f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS, timeout=30
             )
+            assert r.status_code == 200, r.text
             rows += r.text.splitlines()[1:]
             pages += 1
             token = r.headers.get("X-Rune-Next-Page-Token")
