@@ -117,8 +117,11 @@ class SyntheticCohort:
     def streams(self) -> list[StreamMeta]:
         return [s.meta for s in self.specs.values()]
 
+    def __post_init__(self) -> None:
+        self._patients_by_id = {p.id: p for p in self.patients}
+
     def patient(self, patient_id: str) -> Patient | None:
-        return next((p for p in self.patients if p.id == patient_id), None)
+        return self._patients_by_id.get(patient_id)
 
     def org(self, org_id: str) -> Org | None:
         """By ``org-<x>``, ``org-<x>,org`` or bare ``<x>``."""
