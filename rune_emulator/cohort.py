@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from .catalog import STREAM_TYPES
@@ -115,7 +115,11 @@ class SyntheticCohort:
 
     @property
     def streams(self) -> list[StreamMeta]:
-        return [s.meta for s in self.specs.values()]
+        """Stream metadata with ``min_time``/``max_time`` as GraphQL serves them now (the
+        served range: data start .. the clock)."""
+        lo = self.data_start.timestamp()
+        hi = max(lo, self.clock.now_ns() / 1e9)
+        return [replace(s.meta, min_time=lo, max_time=hi) for s in self.specs.values()]
 
     def __post_init__(self) -> None:
         self._patients_by_id = {p.id: p for p in self.patients}

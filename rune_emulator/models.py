@@ -56,6 +56,8 @@ class StreamMeta:
     stream_type: StreamType
     parameters: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
     created_at: float | None = None
+    min_time: float | None = None  # unix s; filled by ``SyntheticCohort.streams`` (clock)
+    max_time: float | None = None
 
     @property
     def params(self) -> dict[str, str]:
