@@ -68,6 +68,19 @@ def user_errors():
         raise fail(_one_line(exc)) from None
 
 
+def _emulator(module: str = "rune_emulator"):
+    """Import the emulator package (its server deps are the ``emulator`` extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise fail(
+            f"the emulator needs the 'emulator' extra ({exc.name} is not installed): "
+            "pip install -e '.\\[emulator]'"  # \[: a literal bracket for rich
+        ) from None
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{text}" if text else type(exc).__name__
@@ -200,12 +213,10 @@ def demo(
     run it again and only what is new is fetched). Then show a DuckDB query."""
     _quiet_prefect(verbose)
     _set_runner("threads", workers)
-    from rune_emulator import (
-        DEMO_ACCESS_TOKEN_ID,
-        DEMO_ACCESS_TOKEN_SECRET,
-        EmulatorConfig,
-        running_emulator,
-    )
+    emu_pkg = _emulator()
+    DEMO_ACCESS_TOKEN_ID = emu_pkg.DEMO_ACCESS_TOKEN_ID
+    DEMO_ACCESS_TOKEN_SECRET = emu_pkg.DEMO_ACCESS_TOKEN_SECRET
+    EmulatorConfig, running_emulator = emu_pkg.EmulatorConfig, emu_pkg.running_emulator
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     cfg = EmulatorConfig(seed=seed, patients=patients, days=days, now=now)
@@ -412,8 +423,7 @@ def emulator(
     """Serve the local Rune API emulator until interrupted (Ctrl-C); prints its URL and
     the credentials it accepts (without flags: the documented demo credentials)."""
     with user_errors():
-        from rune_emulator.cli import serve_forever
-
+        serve_forever = _emulator("rune_emulator.cli").serve_forever
         serve_forever(
             host=host,
             port=port,

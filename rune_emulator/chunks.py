@@ -77,3 +77,35 @@ class ChunkCache:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= sum(a.nbytes for a in old.values())
         return chunk
+
+
+class TextCache:
+    """Thread-safe LRU of formatted day tables (served text of a whole day chunk, UTC),
+    keyed by (stream, day, timestamp mode): warm pages are slices of it."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, key: tuple, make):
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        table = make()
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = table
+                self._bytes += table.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.nbytes
+        return table
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from .catalog import STREAM_TYPES
@@ -110,11 +110,22 @@ class SyntheticCohort:
         return list(STREAM_TYPES.values())
 
     @property
+    def stream_types_by_id(self) -> dict[str, StreamType]:
+        return dict(STREAM_TYPES)
+
+    @property
     def streams(self) -> list[StreamMeta]:
-        return [s.meta for s in self.specs.values()]
+        """Stream metadata with ``min_time``/``max_time`` as GraphQL serves them now (the
+        served range: data start .. the clock)."""
+        lo = self.data_start.timestamp()
+        hi = max(lo, self.clock.now_ns() / 1e9)
+        return [replace(s.meta, min_time=lo, max_time=hi) for s in self.specs.values()]
+
+    def __post_init__(self) -> None:
+        self._patients_by_id = {p.id: p for p in self.patients}
 
     def patient(self, patient_id: str) -> Patient | None:
-        return next((p for p in self.patients if p.id == patient_id), None)
+        return self._patients_by_id.get(patient_id)
 
     def org(self, org_id: str) -> Org | None:
         """By ``org-<x>``, ``org-<x>,org`` or bare ``<x>``."""
@@ -244,6 +255,23 @@ def _patient_streams(seed: int, pid: str, watch: str, phone: str, implant: str, 
     return specs
 
 
+def _tour_streams(seed: int, pid: str, device: str, created: float) -> list[StreamSpec]:
+    """One hourly stream of every catalog type the cohort does not serve (but ``bytes``,
+    which has no timestamp to window by), on a test device: ``all_stream_types``."""
+    served = {"duration", "percentage", "acceleration", "event", "rate-per-min", "count", "speed"}
+    served |= {"distance", "pressure", "span", "timezone", "unitless-power", "voltage-spectrum"}
+    served |= {"boolean", "bytes"}
+    specs = []
+    for tid, st in STREAM_TYPES.items():
+        if tid in served:
+            continue
+        pairs = (("category", "device_info"), ("measurement", f"tour_{tid.replace('-', '_')}"))
+        sid = h(seed, "stream", pid, device, "rune-test-tour.0", tid, pairs)
+        meta = StreamMeta(sid, pid, device, "rune-test-tour.0", st, pairs, created + DAY_S)
+        specs.append(StreamSpec(meta, "tour"))
+    return specs
+
+
 def build_cohort(cfg: EmulatorConfig, clock: Clock | None = None) -> SyntheticCohort:
     """Build the cohort for a config (cheap: metadata only)."""
     seed = cfg.seed
@@ -267,8 +295,13 @@ def build_cohort(cfg: EmulatorConfig, clock: Clock | None = None) -> SyntheticCo
             Device(phone, pid, "Prod Strive PD App", "strivepd", False, created + 7200),
             Device(implant, pid, "Percept PC", "medtronic_percept_pc", False, created),
         )
+        tour = cfg.all_stream_types and i == 0
+        if tour:
+            devices += (Device(_short_id(prng, 8), pid, "Test device", "test", False, created),)
         patients.append(Patient(pid, f"Patient {h(seed, 'code', i)[:5].upper()}", created, devices))
         for spec in _patient_streams(seed, pid, watch, phone, implant, created):
+            specs[spec.id] = spec
+        for spec in _tour_streams(seed, pid, devices[-1].id, created) if tour else ():
             specs[spec.id] = spec
 
     all_ids = [p.id for p in patients]

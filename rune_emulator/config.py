@@ -93,12 +93,15 @@ class EmulatorConfig:
     - ``graph_page_size`` / ``device_page_size``: items per GraphQL list page
       (devices are paged small so clients exercise nested paging);
       ``patient_page_size``: project/cohort patients per ``codeNameEndCursor`` page.
-    - ``cache_mb``: budget of the rendered day-chunk LRU cache.
+    - ``cache_mb``: budget of the rendered day-chunk LRU cache, and again of the LRU of
+      formatted day text that warm CSV pages are sliced from.
     - ``clock_advances``: the clock moves on with wall time from ``now`` (the standalone
       CLI's default); False pins it at ``now`` until ``set_now``.
     - ``latency_ms``: a fixed delay before every response (a wide-area API's latency).
     - ``motion_hours``: hours of 50 Hz watch motion recorded per worn day (in 2-4
       recording sessions, each opened and closed by a ``patient_report`` event).
+    - ``all_stream_types``: the first patient also has a "Test device" with one hourly
+      stream of every catalog type the cohort does not serve (all but ``bytes``).
     """
 
     seed: int = 0
@@ -121,6 +124,7 @@ class EmulatorConfig:
     clock_advances: bool = False
     latency_ms: float = 0.0
     motion_hours: float = 1.0
+    all_stream_types: bool = False
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

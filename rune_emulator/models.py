@@ -36,6 +36,11 @@ class StreamType:
         return tuple(d for d in self.dimensions if d.data_type == "timestamp")
 
     @property
+    def value_dimensions(self) -> tuple[Dimension, ...]:
+        """Dimensions other than ``time``."""
+        return tuple(d for d in self.dimensions if d.identifier != "time")
+
+    @property
     def key_dimension(self) -> Dimension:
         """The dimension rows are ordered and windowed by: the first timestamp one."""
         ts = self.timestamp_dimensions
@@ -51,10 +56,21 @@ class StreamMeta:
     stream_type: StreamType
     parameters: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
     created_at: float | None = None
+    min_time: float | None = None  # unix s; filled by ``SyntheticCohort.streams`` (clock)
+    max_time: float | None = None
 
     @property
     def params(self) -> dict[str, str]:
         return dict(self.parameters)
+
+    @property
+    def category(self) -> str:
+        return self.params.get("category", "")
+
+    @property
+    def measurement(self) -> str:
+        """The ``measurement`` parameter ("" for the streams that have none)."""
+        return self.params.get("measurement", "")
 
 
 @dataclass(frozen=True)

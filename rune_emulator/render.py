@@ -143,47 +143,38 @@ def format_iso_trimmed(t_ns: np.ndarray, offsets_s: np.ndarray | None = None) ->
     n = len(t_ns)
     if offsets_s is not None:
         t_ns = t_ns + offsets_s * 1_000_000_000
-    fixed = format_iso_us(t_ns - t_ns % 1000, None)  # 2026-11-01T07:00:00.020000Z, 27 bytes
-    body = np.frombuffer(fixed.buffers()[2], np.uint8)[: n * 27].reshape(n, 27)
-    out = np.empty((n, 34), dtype=np.uint8)
-    out[:, :26] = body[:, :26]
-    tick = (t_ns % 1000) // 100  # the 7th fractional digit
-    out[:, 26] = 48 + tick
-    frac = (t_ns % 1_000_000_000) // 100
-    digits = np.full(n, 7, dtype=np.int64)
-    rest = frac.copy()
-    for _ in range(7):
-        z = (rest % 10 == 0) & (digits > 0)
-        digits -= z
-        rest = np.where(z, rest // 10, rest)
-        if not z.any():
-            break
-    digits[frac == 0] = 0
-    stem = np.where(digits > 0, 20 + digits, 19)  # "YYYY-MM-DDTHH:MM:SS" is 19 bytes
-    suffix = b"Z" if offsets_s is None else b"+00:00"
+    out = np.empty((n, 27), dtype=np.uint8)
+    out[:] = np.frombuffer(b"0000-00-00T00:00:00.0000000", np.uint8)
+    ticks = t_ns // 100  # 100 ns units
+    days = ticks // 864_000_000_000
+    rem = ticks - days * 864_000_000_000
+    if n:
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        for s, e in zip(np.r_[0, cuts].tolist(), np.r_[cuts, n].tolist(), strict=True):
+            d = (date(1970, 1, 1) + timedelta(days=int(days[s]))).isoformat().encode()
+            out[s:e, :10] = np.frombuffer(d, np.uint8)
+    sod = rem // 10_000_000
+    frac = rem - sod * 10_000_000  # 7 digits
+    fields = ((11, sod // 3600), (14, (sod // 60) % 60), (17, sod % 60))
+    fields += ((20, frac // 100_000), (22, (frac // 1000) % 100), (24, (frac // 10) % 100))
+    for col, v in fields:
+        out[:, col] = _HI[v]
+        out[:, col + 1] = _LO[v]
+    out[:, 26] = 48 + frac % 10
+    offs = np.arange(0, (n + 1) * 27, 27, dtype=np.int32)
+    text = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offs), pa.py_buffer(out)])
+    # trailing zeros go, then a bare "." ("...:00.0000000" -> "...:00"; seconds are kept)
+    text = pc.utf8_rtrim(pc.utf8_rtrim(text, characters="0"), characters=".")
     if offsets_s is None:
-        out[np.arange(n), stem] = ord("Z")
-    else:
-        neg = offsets_s < 0
-        a = np.abs(offsets_s) // 60
-        rows = np.arange(n)
-        for k, v in enumerate(
-            (
-                np.where(neg, ord("-"), ord("+")),
-                _HI[a // 60],
-                _LO[a // 60],
-                58,
-                _HI[a % 60],
-                _LO[a % 60],
-            )
-        ):
-            out[rows, stem + k] = v
-    lengths = stem + len(suffix)
-    mask = np.arange(34)[None, :] < lengths[:, None]
-    data = out[mask]
-    offs = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offs[1:])
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offs), pa.py_buffer(data)])
+        return pc.binary_join_element_wise(text, "Z", "")
+    a = np.abs(offsets_s) // 60
+    suffix = np.empty((n, 6), dtype=np.uint8)
+    suffix[:, 0] = np.where(offsets_s < 0, ord("-"), ord("+"))
+    suffix[:, 1], suffix[:, 2], suffix[:, 3] = _HI[a // 60], _LO[a // 60], ord(":")
+    suffix[:, 4], suffix[:, 5] = _HI[a % 60], _LO[a % 60]
+    soffs = np.arange(0, (n + 1) * 6, 6, dtype=np.int32)
+    sfx = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(soffs), pa.py_buffer(suffix)])
+    return pc.binary_join_element_wise(text, sfx, "")
 
 
 def float_text(values: np.ndarray) -> pa.Array:

@@ -14,7 +14,7 @@ import json
 import numpy as np
 
 from .cohort import SEVERITIES, StreamSpec
-from .hashing import DAY_NS, NS, h_int, h_unit
+from .hashing import DAY_NS, DAY_S, NS, h_int, h_unit
 
 Chunk = dict[str, np.ndarray]
 TICK = 100  # ns: the resolution of every sample time
@@ -95,18 +95,25 @@ def _motion(seed: int, spec: StreamSpec, day: int, hours: float) -> Chunk:
     t = motion_times(seed, pid, day, hours)
     axis = spec.param("axis")
     ts = (t - day * DAY_NS) / 1e9
+    sec = (t - day * DAY_NS) // NS  # slow components at 1 s, gathered per sample
+    grid = np.arange(DAY_S, dtype=np.float64)
     ph = [h_unit(seed, "orient", pid, k) * 2 * np.pi for k in range(3)]
-    theta = 0.9 + 0.6 * np.sin(2 * np.pi * ts / 5400.0 + ph[0])
-    psi = ph[1] + 1.2 * np.sin(2 * np.pi * ts / 7300.0 + ph[2])
     if spec.param("measurement") == "gravity":
-        g = {"x": np.sin(theta) * np.cos(psi), "y": np.sin(theta) * np.sin(psi)}
-        vals = -g.get(axis, np.cos(theta))
+        theta = 0.9 + 0.6 * np.sin(2 * np.pi * grid / 5400.0 + ph[0])
+        psi = ph[1] + 1.2 * np.sin(2 * np.pi * grid / 7300.0 + ph[2])
+        if axis == "x":
+            g = np.sin(theta) * np.cos(psi)
+        elif axis == "y":
+            g = np.sin(theta) * np.sin(psi)
+        else:
+            g = np.cos(theta)
+        vals = -g[sec] + (ts - sec) * 1e-4  # drifts a little within each second
     else:
         freq = 4.0 + h_int(seed, "tremor-hz", pid) % 3  # parkinsonian tremor, 4-6 Hz
-        amp = 0.06 * np.clip(np.sin(2 * np.pi * ts / 3600.0 + ph[2]), 0.0, None)
+        amp = 0.06 * np.clip(np.sin(2 * np.pi * grid / 3600.0 + ph[2]), 0.0, None)
         phase = {"x": 0.0, "y": 2.1, "z": 4.2}.get(axis, 0.0)
         noise = _rng(seed, spec, day).standard_normal(len(t)) * 0.012
-        vals = amp * np.sin(2 * np.pi * freq * ts + phase) + noise
+        vals = amp[sec] * np.sin(2 * np.pi * freq * ts + phase) + noise
     return {"time": t, "acceleration": vals, "measurement_duration_ns": _const(t, 20_000_000)}
 
 

@@ -141,7 +141,35 @@ def _therapy(seed, spec, day) -> Chunk:
     return {"time": t, "bool": rng.random(len(t)) >= 0.05}
 
 
+def _tour(seed, spec, day) -> Chunk:
+    """Any stream type, hourly (``all_stream_types``): values by data type; a type with
+    two value dimensions gets 4 rows (bins) per time, as a spectrum does."""
+    rng = _rng(seed, spec, day)
+    values = [d for d in spec.meta.stream_type.dimensions if d.data_type != "timestamp"]
+    bins = 4 if len(values) > 1 else 1
+    t = np.repeat(_hourly(day, 0, 24) + 500 * TICK, bins)
+    k = np.arange(len(t))
+    out: Chunk = {"time": t}
+    for d in values:
+        if d.data_type == "sfloat":
+            out[d.identifier] = np.sin(k / 5.0) + rng.normal(0, 0.01, len(t))
+        elif d.data_type == "ufloat":
+            out[d.identifier] = (
+                (np.tile(np.arange(1, bins + 1), 24) * 2.5)
+                if bins > 1 and d is values[0]
+                else rng.uniform(0, 1, len(t))
+            )
+        elif d.data_type == "uint":
+            out[d.identifier] = np.tile(np.arange(bins), 24) if bins > 1 else k + day % 7
+        elif d.data_type == "bool":
+            out[d.identifier] = k % 3 == 0
+        else:
+            out[d.identifier] = _payloads([{"n": int(i), "note": "tour, hourly"} for i in k])
+    return out
+
+
 GENERATORS = {
+    "tour": _tour,
     "hk_heart_rate": _heart_rate,
     "hk_steps": _steps,
     "hk_walking_speed": _walking_speed,

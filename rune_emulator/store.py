@@ -57,6 +57,11 @@ class DataStore:
 
     def _spans(self, spec: StreamSpec, lo: int, hi: int, now_ns: int | None = None):
         """Yield (chunk, a, b): visible rows chunk[a:b] with key in [lo, hi), in order."""
+        for _, chunk, a, b in self._day_spans(spec, lo, hi, now_ns):
+            yield chunk, a, b
+
+    def _day_spans(self, spec: StreamSpec, lo: int, hi: int, now_ns: int | None = None):
+        """Yield (day, chunk, a, b), as :meth:`_spans` with the day of each chunk."""
         now_ns = self.now_ns if now_ns is None else now_ns
         lo = max(lo, self.start_ns)
         hi = min(hi, now_ns)
@@ -72,7 +77,36 @@ class DataStore:
             a = int(np.searchsorted(t, day_lo, "left"))
             b = int(np.searchsorted(t, day_hi, "left"))
             if b > a:
-                yield chunk, a, b
+                yield day, chunk, a, b
+
+    def select_parts(
+        self,
+        spec: StreamSpec,
+        lo: int,
+        hi: int,
+        offset: int = 0,
+        max_rows: int | None = None,
+        now_ns: int | None = None,
+    ) -> tuple[list[tuple[int, Chunk, int, int, int]], bool]:
+        """Visible rows with key in ``[lo, hi)`` after skipping ``offset``, at most
+        ``max_rows``, as (day, chunk, a, b, w) slices, ``w`` the rows of that day the window
+        holds from ``a`` on (the page may stop earlier); and whether more rows follow."""
+        parts: list[tuple[int, Chunk, int, int, int]] = []
+        n = 0
+        for day, chunk, a, b in self._day_spans(spec, lo, hi, now_ns):
+            if offset >= b - a:
+                offset -= b - a
+                continue
+            a += offset
+            offset = 0
+            if max_rows is not None and n >= max_rows:
+                return parts, True
+            if max_rows is not None and n + (b - a) > max_rows:
+                parts.append((day, chunk, a, a + max_rows - n, b - a))
+                return parts, True
+            parts.append((day, chunk, a, b, b - a))
+            n += b - a
+        return parts, False
 
     def select(
         self,
@@ -87,26 +121,8 @@ class DataStore:
 
         Returns the columns and whether more rows exist after them.
         """
-        parts: list[tuple[Chunk, int, int]] = []
-        n = 0
-        has_more = False
-        for chunk, a, b in self._spans(spec, lo, hi, now_ns):
-            if offset >= b - a:
-                offset -= b - a
-                continue
-            a += offset
-            offset = 0
-            if max_rows is not None and n >= max_rows:
-                has_more = True
-                break
-            if max_rows is not None and n + (b - a) > max_rows:
-                parts.append((chunk, a, a + max_rows - n))
-                n = max_rows
-                has_more = True
-                break
-            parts.append((chunk, a, b))
-            n += b - a
-        return _concat(spec, parts), has_more
+        parts, more = self.select_parts(spec, lo, hi, offset, max_rows, now_ns)
+        return _concat(spec, [(c, a, b) for _, c, a, b, _ in parts]), more
 
     def count(self, spec: StreamSpec, lo: int, hi: int) -> int:
         return sum(b - a for _, a, b in self._spans(spec, lo, hi))

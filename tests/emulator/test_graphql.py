@@ -57,12 +57,15 @@ def test_stream_list_filters_and_paging(emu):
     n = len(emu.cohort.streams_of(p.id))
     assert pages == -(-n // 8) and len(streams) == n == 37
     no_measurement = 0
+    metas = {m.id: m for m in emu.streams}
     for s in streams:
         keys = {x["key"] for x in s["parameters"]}
         assert "category" in keys
         no_measurement += "measurement" not in keys
         assert s["device_id"].startswith(f"patient-{p.id},device-")
         assert s["min_time"] < s["max_time"]
+        truth = metas[s["id"]]
+        assert (s["min_time"], s["max_time"]) == (truth.min_time, truth.max_time)
     assert no_measurement >= 1
     watch = next(d for d in p.devices if d.alias == "Apple Watch")
     by_dev, _ = all_streams(

@@ -55,12 +55,13 @@ from .conftest import busy_day, iso_to_ns, stream_of  # noqa: E402
 DAY = 86_400
 
 
-def _init(e) -> None:
+def _init(url: str) -> None:
+    """Point runeq's global clients at an emulator."""
     initialize(
         access_token_id=DEMO_ACCESS_TOKEN_ID,
         access_token_secret=DEMO_ACCESS_TOKEN_SECRET,
-        stream_url=e.url,
-        graph_url=e.url,
+        stream_url=url,
+        graph_url=url,
     )
 
 
@@ -69,7 +70,7 @@ def remu():
     """Own emulator (set_active_org mutates server state); 5 patients: lists page."""
     cfg = EmulatorConfig(seed=5, patients=5, days=3, page_size=30_000, motion_hours=0.5)
     with running_emulator(cfg) as e:
-        _init(e)
+        _init(e.url)
         yield e
 
 
@@ -175,6 +176,25 @@ def test_get_stream_dataframe_on_every_served_stream_type(remu):
     assert {"span", "event", "voltage-spectrum", "boolean", "count"} <= set(seen)
 
 
+def test_get_stream_dataframe_on_every_catalog_type(remu):
+    """``all_stream_types``: runeq reads a stream of every timed type of the catalog."""
+    cfg = EmulatorConfig(seed=9, patients=1, days=1, all_stream_types=True)
+    with running_emulator(cfg) as e:
+        _init(e.url)
+        try:
+            a = e.cohort.data_start.timestamp()
+            pid = e.cohort.patients[0].id
+            streams = get_patient_stream_metadata(pid)
+            types = {s.stream_type.id for s in streams}
+            assert len(types) == 26  # all 27 but bytes, which has no time to window by
+            for s in streams.filter(algorithm="rune-test-tour.0"):
+                df = s.get_stream_dataframe(start_time=a, end_time=a + DAY)
+                truth = e.expected_table(s.id, a, a + DAY)
+                assert len(df) == truth.num_rows > 0 and set(truth.column_names) <= set(df.columns)
+        finally:
+            _init(remu.url)
+
+
 def test_stream_dataframe_over_several_pages(remu):
     spec = stream_of(remu, "motion", 1, measurement="user", axis="x")
     a = busy_day(remu, spec)
@@ -259,7 +279,7 @@ def test_client_key_reads_its_patient_only(remu):
         with pytest.raises((APIError, Exception)):
             get_current_user()
     finally:
-        _init(remu)
+        _init(remu.url)
 
 
 def test_set_active_org_last(remu):

@@ -204,8 +204,25 @@ def test_data_is_stable_between_requests(emu, http):
     params = {"start_time": a, "end_time": a + DAY}
     r1 = http.get(f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS)
     emu.state.cache._items.clear()  # re-render from scratch
+    emu.state.text_cache.clear()
     r2 = http.get(f"{emu.url}/v2/streams/{spec.id}", params=params, headers=USER_HEADERS)
     assert r1.content == r2.content
+
+
+def test_cached_day_text_equals_directly_formatted_text(emu, http):
+    spec = stream_of(emu, "motion", 0, measurement="gravity", axis="y")
+    a = busy_day(emu, spec)
+    t = emu.expected_table(spec.id, a, a + DAY).column("time").to_numpy()
+    lo, hi = int(t[1000]), int(t[1100])
+    for ts in ("iso", "unix", "unixns"):
+        whole = fetch_all(
+            http, emu, spec.id, {"start_time": a, "end_time": a + DAY, "timestamp": ts}
+        )
+        lines = [x for r in whole for x in r.text.splitlines()[1:]]  # from the day cache
+        (part,) = fetch_all(
+            http, emu, spec.id, {"start_time_ns": lo, "end_time_ns": hi, "timestamp": ts}
+        )
+        assert part.text.splitlines()[1:] == lines[1000:1100], ts  # formatted directly
 
 
 def test_no_data_beyond_now_and_clock_advances(fresh_emu, http):
