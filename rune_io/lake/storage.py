@@ -11,6 +11,7 @@ the object even when the ``with`` body raised, publishing a partial file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from rune_io.lake.errors import LakeError, LakeVersionError
+from rune_io.lake.errors import LakeError, LakeFullError, LakeVersionError
 from rune_io.lake.layout import CATALOG_DIR, LAYOUT_VERSION, STAGING_DIR
 
 _CHUNK = 1 << 20
@@ -167,9 +168,47 @@ def atomic_file(lake: Lake, rel: str) -> Iterator[tuple[str, Published]]:
             os.replace(tmp, final)
         else:
             lake.fs.put_file(tmp, final)
+    except OSError as exc:
+        if not _is_no_space(exc):
+            raise
+        raise _disk_full(tmp, rel) from exc
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _is_no_space(exc: OSError) -> bool:
+    """ENOSPC or EDQUOT, from Python's own I/O or from Arrow's (which puts the errno in
+    its message: ``[errno 28] No space left on device``)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "[errno 28]" in text or "No space left on device" in text
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _disk_full(tmp: str, rel: str) -> LakeFullError:
+    folder = os.path.dirname(tmp)
+    written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+    try:
+        st = os.statvfs(folder)
+        free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+        where = f"{_size(free)} free of {_size(total)}"
+    except OSError:
+        where = "free space unknown"
+    reached = f"; the file had reached {_size(written)}" if written else ""
+    return LakeFullError(
+        f"no space left on the disk at {folder!r} ({where}) while writing {rel!r}{reached}: "
+        f"free at least {_size(max(2 * written, 1 << 20))} (a whole partition file, plus "
+        "room for the catalog) and run again - nothing partial was published"
+    )
 
 
 def put_bytes(lake: Lake, rel: str, data: bytes) -> None:
