@@ -12,7 +12,6 @@ import pytest
 
 from rune_io.emulator import ChaosConfig
 from rune_io.lake import Catalog, open_lake
-
 from tests.faults.conftest import (
     REPO,
     api_vars,
