@@ -13,16 +13,11 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
+from flows.artifacts import RunArtifacts
 from rune_io import sync
 from rune_io.errors import RuneIOError
 from rune_io.lake import Catalog
@@ -108,23 +103,38 @@ def execute(
         len(units),
     )
 
-    results = _run_units(kind, lake, run_id, units, by_id, credentials_block, api_limit)
-    report = sync.summarize(run_id, kind, chunks, results, by_id)
-    report.tasks = len(units)
-    marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
-    report.seconds = time.perf_counter() - t0
-    status = "completed" if report.ok else "incomplete"
-    stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
-    rt.commit_catalog(lake, run_id, marks, status, stats)
+    artifacts = RunArtifacts(log)
+    try:
+        results = _run_units(
+            kind, lake, run_id, units, by_id, credentials_block, api_limit, artifacts
+        )
+        report = sync.summarize(run_id, kind, chunks, results, by_id)
+        report.tasks = len(units)
+        marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
+        report.seconds = time.perf_counter() - t0
+        status = "completed" if report.ok else "incomplete"
+        stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
+        rt.commit_catalog(lake, run_id, marks, status, stats)
+        _report_artifacts(artifacts, kind, run_id, report)
+    finally:
+        artifacts.close()
+    if not report.ok:
+        raise IncompleteRun(report)
+    log.info(report.text())
+    return report
 
-    create_table_artifact(
+
+def _report_artifacts(
+    artifacts: RunArtifacts, kind: str, run_id: str, report: sync.RunReport
+) -> None:
+    artifacts.table(
         table=report.table_rows(),
         key=_artifact_key(kind),
         description=f"**{kind} {run_id}**: {report.windows_landed}/{report.windows_planned} "
         f"windows, {report.rows:,} rows, {len(report.failures)} failures, {report.seconds:.1f}s",
     )
     if not report.ok:
-        create_markdown_artifact(
+        artifacts.markdown(
             key=f"rune-lake-{kind}-failures",
             markdown="\n".join(
                 ["| table | stream | window | error |", "|---|---|---|---|"]
@@ -134,9 +144,6 @@ def execute(
                 ]
             ),
         )
-        raise IncompleteRun(report)
-    log.info(report.text())
-    return report
 
 
 def _run_units(
@@ -147,6 +154,7 @@ def _run_units(
     streams: dict[str, StreamMeta],
     credentials_block: str | None,
     api_limit: str | None,
+    artifacts: RunArtifacts,
 ) -> list[sync.ChunkResult | BaseException]:
     """Submit every unit; gather one result per chunk, in unit order (a unit that died
     gives its exception for each of its chunks), updating a progress artifact as units
@@ -154,9 +162,7 @@ def _run_units(
     if not units:
         return []
     total = len(units)
-    progress_id = create_progress_artifact(
-        progress=0.0, description=f"{kind} {run_id}: tasks done, of {total}"
-    )
+    artifacts.progress_start(f"{kind} {run_id}: tasks done, of {total}")
     futures = [
         rt.fetch_unit.submit(
             lake,
@@ -183,7 +189,7 @@ def _run_units(
         for hook in PROGRESS_HOOKS:
             hook(label, done, total)
         if done % step == 0 or done == total:
-            update_progress_artifact(progress_id, 100.0 * done / total)
+            artifacts.progress(100.0 * done / total)
     flat: list[sync.ChunkResult | BaseException] = []
     for unit, res in zip(units, out, strict=True):
         if isinstance(res, list):

@@ -141,6 +141,56 @@ def _prefect_api_for_runner():
         yield
 
 
+try:  # the errors of a Prefect API that went away (httpx is Prefect's client)
+    import httpx
+
+    _PREFECT_API_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
+except ImportError:  # pragma: no cover - prefect always brings httpx
+    _PREFECT_API_ERRORS = ()
+
+
+@contextmanager
+def _prefect_api_loss():
+    """While a CLI run talks to a Prefect API: a lost API fails in seconds, not minutes,
+    and says so in one line.
+
+    Prefect's client retries a refused connection 5 times with exponential backoff
+    (2+4+8+16+32 s) for every call, and the end of a run makes several calls, so a
+    stopped server stalled the CLI for minutes after the data work was done. One retry
+    (2 s) still rides out a blip. Prefect's background services report every event and
+    log batch they could not deliver (a page of text each, on stderr): those reports are
+    dropped here, since the CLI's own error line says what happened."""
+    import logging
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    services = logging.getLogger("prefect._internal.concurrency")
+    quiet = _DropErrors()
+    services.addFilter(quiet)  # a filter survives Prefect's logging (re)configuration
+    raise_exceptions = logging.raiseExceptions
+    logging.raiseExceptions = False  # the API log handler's "--- Error logging to API ---"
+    try:
+        with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 1}):
+            yield PREFECT_API_URL.value() or "the temporary local server"
+    except _PREFECT_API_ERRORS:
+        raise  # the process exits; the services still drain into the dead API: stay quiet
+    except BaseException:
+        services.removeFilter(quiet)
+        logging.raiseExceptions = raise_exceptions
+        raise
+    services.removeFilter(quiet)
+    logging.raiseExceptions = raise_exceptions
+
+
+class _DropErrors:
+    """A logging filter that drops records of ERROR level and above."""
+
+    def filter(self, record) -> bool:
+        import logging
+
+        return record.levelno < logging.ERROR
+
+
 def _run_flow(fn, **params) -> int:
     """Run a flow in-process with a progress bar; print its summary; return an exit code."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -165,8 +215,15 @@ def _run_flow(fn, **params) -> int:
 
     _run.PROGRESS_HOOKS.append(hook)
     try:
-        with _prefect_api_for_runner(), progress:
+        with _prefect_api_for_runner(), progress, _prefect_api_loss() as api_url:
             state = fn(return_state=True, **params)
+    except _PREFECT_API_ERRORS as exc:
+        raise fail(
+            f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): what "
+            "landed is in the lake, and the next run commits or repairs it; start the Prefect "
+            "server again (or check PREFECT_API_URL) and rerun",
+            EXIT_INCOMPLETE,
+        ) from None
     finally:
         _run.PROGRESS_HOOKS.remove(hook)
     result = state.result(raise_on_failure=False)
