@@ -54,11 +54,19 @@ def new_run_id(kind: str) -> str:
 
 @task(name="prepare-lake", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def prepare_lake(lake_url: str, run_id: str, params: dict) -> dict:
-    """Open the lake, repair what a crashed run left, record the run's start."""
-    cat = Catalog(runtime.lake(lake_url))
+    """Open the lake, repair what a crashed run left, record the run's start. Returns
+    what was repaired and the object store's retry count before the run."""
+    store = runtime.lake(lake_url)
+    retries = store.stats.retries  # the run's object-store retries count from here
+    cat = Catalog(store)
     rep = cat.repair()
     cat.begin_run(run_id, params)
-    return {"added": len(rep.added), "dropped": len(rep.dropped), "temps": len(rep.temps_removed)}
+    repaired = {
+        "added": len(rep.added),
+        "dropped": len(rep.dropped),
+        "temps": len(rep.temps_removed),
+    }
+    return {"repaired": repaired, "storage_retries": retries}
 
 
 def _artifact_key(kind: str) -> str:
@@ -81,13 +89,15 @@ def execute(
     log = get_run_logger()
     t0 = time.perf_counter()
     run_id = new_run_id(kind)
-    repaired = prepare_lake(lake, run_id, params)
-    if any(repaired.values()):
-        log.warning("repaired the catalog left by an interrupted run: %s", repaired)
+    prepared = prepare_lake(lake, run_id, params)
+    if any(prepared["repaired"].values()):
+        log.warning("repaired the catalog left by an interrupted run: %s", prepared["repaired"])
 
     patients, streams = rt.discover(selection, credentials_block)
     work = sync.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
+    store = runtime.lake(lake).stats
+    retries_before = prepared["storage_retries"]
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
     units = sync.plan_units(planner(work, cat), by_id, sync.rows_per_day(cat.files().to_pylist()))
@@ -112,9 +122,11 @@ def execute(
         report.tasks = len(units)
         marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
         report.seconds = time.perf_counter() - t0
+        report.storage_retries = store.retries - retries_before
         status = "completed" if report.ok else "incomplete"
         stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
         rt.commit_catalog(lake, run_id, marks, status, stats)
+        report.storage_retries = store.retries - retries_before  # the commit's too
         _report_artifacts(artifacts, kind, run_id, report)
     finally:
         artifacts.close()

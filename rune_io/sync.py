@@ -414,6 +414,7 @@ class RunReport:
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    storage_retries: int = 0  # object-store attempts retried (S3 throttling, 5xx)
 
     @property
     def ok(self) -> bool:
@@ -446,6 +447,7 @@ class RunReport:
             f"run {self.run_id} ({self.kind}): {self.windows_landed}/{self.windows_planned} windows "
             f"landed in {self.chunks} chunks ({self.tasks} tasks) over {self.streams} streams, {self.rows:,} rows, "
             f"{self.seconds:.1f}s"
+            + (f", storage retries: {self.storage_retries}" if self.storage_retries else "")
         ]
         for name, t in sorted(self.tables.items()):
             lines.append(

@@ -28,6 +28,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from rune_io.lake.errors import LakeError, LakeFullError, LakeVersionError
 from rune_io.lake.layout import CATALOG_DIR, LAYOUT_VERSION, STAGING_DIR
+from rune_io.lake.retries import StorageStats
+from rune_io.lake.retries import watch as watch_retries
 
 _CHUNK = 1 << 20
 
@@ -39,6 +41,8 @@ class Lake:
     url: str
     fs: fsspec.AbstractFileSystem = field(repr=False, compare=False)
     root: str
+    #: the object store's retries so far (S3; always 0 locally), see rune_io.lake.retries
+    stats: StorageStats = field(default_factory=StorageStats, repr=False, compare=False)
 
     @property
     def is_local(self) -> bool:
@@ -61,6 +65,10 @@ class Lake:
 
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self.path(rel))
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return isinstance(fs, LocalFileSystem)
 
 
 def _s3_options_from_env(options: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +108,9 @@ def open_lake(
         options = _s3_options_from_env(options)
     fs, root = fsspec.core.url_to_fs(url, **options)
     root = root.rstrip("/")
-    lake = Lake(url=url, fs=fs, root=root)
+    lake = Lake(
+        url=url, fs=fs, root=root, stats=watch_retries(fs) if not _is_local(fs) else StorageStats()
+    )
     marker = lake.path(f"{CATALOG_DIR}/_lake.json")
     try:
         info = json.loads(fs.cat_file(marker))
