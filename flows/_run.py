@@ -111,6 +111,7 @@ def execute(
     results = _run_units(kind, lake, run_id, units, by_id, credentials_block, api_limit)
     report = sync.summarize(run_id, kind, chunks, results, by_id)
     report.tasks = len(units)
+    report.checked = len(work)
     marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
     report.seconds = time.perf_counter() - t0
     status = "completed" if report.ok else "incomplete"
