@@ -73,7 +73,9 @@ def test_deployments_are_registered_as_in_prefect_yaml(stack):
         nightly = client.read_deployment_by_name("refresh/nightly-refresh")
         backfill = client.read_deployment_by_name("backfill/backfill")
         fanout = client.read_deployment_by_name("cohort-fanout/cohort-fanout")
-        client.read_deployment_by_name("refresh/refresh-group")
+        group = client.read_deployment_by_name("refresh/refresh-group")
+        limits = {gcl.name for gcl in client.read_global_concurrency_limits(limit=50, offset=0)}
+    assert API_LIMIT in limits
     assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in nightly.schedules] == [
         ("30 2 * * *", "UTC", True)
     ]
@@ -81,6 +83,9 @@ def test_deployments_are_registered_as_in_prefect_yaml(stack):
     assert backfill.global_concurrency_limit.limit == 2
     assert backfill.concurrency_options.collision_strategy == "ENQUEUE"
     assert [s.active for s in fanout.schedules] == [False]
+    for dep in (nightly, backfill, fanout, group):
+        # the limit process-pool.sh creates caps the API readers of every deployment
+        assert dep.parameters["api_limit"] == API_LIMIT
     for dep in (nightly, backfill, fanout):
         assert dep.work_pool_name == "rune-lake-process"
         assert "RUNE_ACCESS_TOKEN_SECRET" not in str(dep.job_variables)
