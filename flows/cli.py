@@ -225,12 +225,53 @@ def catalog(lake: opt.Lake) -> None:
 
 
 @app.command()
-def settings(config: opt.Config = None) -> None:
-    """Show the resolved settings and where each came from (secrets masked)."""
-    with user_errors():
-        from rune_io.config import load_settings
+def settings(
+    config: opt.Config = None,
+    credentials_block: Annotated[
+        str | None,
+        typer.Option(
+            metavar="NAME",
+            help="Also show this Prefect Secret block (needs PREFECT_API_URL)",
+            show_default="none",
+        ),
+    ] = None,
+) -> None:
+    """Show the resolved settings and where each came from, then every source looked
+    at and what it holds (secrets masked), even when the settings do not resolve."""
+    from rune_io.config import load_settings
+    from rune_io.errors import RuneIOError
+    from rune_io.settings_report import describe_sources
 
-        out.print(load_settings(config).describe(), highlight=False)
+    block = None
+    if credentials_block:
+        block = (credentials_block, _read_block(credentials_block))
+    problem = None
+    try:
+        creds = block[1] if block and isinstance(block[1], dict) else {}
+        out.print(
+            load_settings(config, **{k: v for k, v in creds.items() if v}).describe(),
+            highlight=False,
+        )
+    except RuneIOError as exc:
+        problem = exc
+    except TypeError as exc:  # a block with keys load_settings does not take
+        problem = exc
+    out.print("\n" + describe_sources(config, credentials_block=block), highlight=False)
+    if problem is not None:
+        raise fail(" ".join(str(problem).split()))
+
+
+def _read_block(name: str):
+    """A Secret block's JSON value, or why it could not be read (one line)."""
+    try:
+        import json
+
+        from prefect.blocks.system import Secret
+
+        raw = Secret.load(name).get()
+        return raw if isinstance(raw, dict) else json.loads(raw)
+    except Exception as exc:  # noqa: BLE001 - shown to the user, never raised
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 @app.command()

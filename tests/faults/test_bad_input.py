@@ -214,3 +214,28 @@ def _settings(home: Path) -> tuple[int, str]:
         res = CliRunner().invoke(app, ["settings"], catch_exceptions=False)
     OUTPUTS.append(res.output)
     return res.exit_code, res.output
+
+
+def test_settings_without_credentials_show_every_source_and_what_it_holds(tmp_path, home):
+    (home / ".rune").mkdir()
+    (home / ".rune" / "config").write_text(f"access_token_id: {TOKEN_ID}\nstream_url: http://x:1\n")
+    cfg = tmp_path / "rune-lake.yaml"
+    cfg.write_text("rune:\n  read_timeout: 5\n")
+    from flows.cli import app
+
+    with env({"RUNE_CLIENT_ACCESS_KEY": CLIENT_KEY, "HOME": str(home)}):
+        res = CliRunner().invoke(app, ["settings", "--config", str(cfg)], catch_exceptions=False)
+    OUTPUTS.append(res.output)
+    out, err = res.stdout, res.stderr
+    assert res.exit_code == 2
+    line = _one_error_line(err)
+    assert "RUNE_CLIENT_KEY_ID" in line and "runeq configure" not in line
+    assert "environment\n    RUNE_CLIENT_ACCESS_KEY = ********** (set)" in out
+    assert f"project file {cfg}\n    rune.read_timeout = 5" in out
+    runeq = home / ".rune" / "config"
+    assert (
+        f"runeq config file {runeq}\n    access_token_id = faul...\n    stream_url = http://x:1"
+        in out
+    )
+    assert "credentials block: none named" in out
+    assert CLIENT_KEY not in res.output and TOKEN_ID not in res.output
