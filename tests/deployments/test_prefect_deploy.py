@@ -80,6 +80,10 @@ def test_deployments_are_registered_as_in_prefect_yaml(stack):
         ("30 2 * * *", "UTC", True)
     ]
     assert backfill.schedules == [] and backfill.enforce_parameter_schema
+    form = backfill.parameter_openapi_schema["properties"]  # what the Custom run form shows
+    assert form["credentials_block"]["title"] == "Credentials block"
+    assert form["credentials_block"]["type"] == "string" and "anyOf" not in form["api_limit"]
+    assert all(p.get("description") for p in form.values())
     assert backfill.global_concurrency_limit.limit == 2
     assert backfill.concurrency_options.collision_strategy == "ENQUEUE"
     assert [s.active for s in fanout.schedules] == [False]
