@@ -103,3 +103,11 @@ def test_no_such_bucket(s3, fast_config, tmp_path):
     code, line, _ = _refresh(fast_config, tmp_path, "s3://no-such-bucket-here/lake")
     assert code == 2 and "no such bucket 'no-such-bucket-here'" in line, line
     assert "--lake" in line
+
+
+def test_catalog_of_an_s3_lake_without_credentials(s3, tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, err = run("catalog", "--lake", f"s3://{BUCKET}/lake", home=tmp_path)
+    line = _one_error_line(err)
+    assert code == 2 and "no AWS credentials found" in line, line
