@@ -121,8 +121,13 @@ def execute(
     create_table_artifact(
         table=report.table_rows(),
         key=_artifact_key(kind),
-        description=f"**{kind} {run_id}**: {report.windows_landed}/{report.windows_planned} "
-        f"windows, {report.rows:,} rows, {len(report.failures)} failures, {report.seconds:.1f}s",
+        description=f"**{kind} {run_id}**: "
+        + (
+            f"{report.windows_landed}/{report.windows_planned} windows, {report.rows:,} rows, "
+            f"{len(report.failures)} failures, {report.seconds:.1f}s"
+            if report.windows_planned or report.failures
+            else f"up to date: {report.checked} streams checked, {report.seconds:.1f}s"
+        ),
     )
     if not report.ok:
         create_markdown_artifact(
