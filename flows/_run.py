@@ -120,6 +120,7 @@ def execute(
         )
         report = sync.summarize(run_id, kind, chunks, results, by_id)
         report.tasks = len(units)
+        report.checked = len(work)
         marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
         report.seconds = time.perf_counter() - t0
         report.storage_retries = store.retries - retries_before
@@ -142,8 +143,13 @@ def _report_artifacts(
     artifacts.table(
         table=report.table_rows(),
         key=_artifact_key(kind),
-        description=f"**{kind} {run_id}**: {report.windows_landed}/{report.windows_planned} "
-        f"windows, {report.rows:,} rows, {len(report.failures)} failures, {report.seconds:.1f}s",
+        description=f"**{kind} {run_id}**: "
+        + (
+            f"{report.windows_landed}/{report.windows_planned} windows, {report.rows:,} rows, "
+            f"{len(report.failures)} failures, {report.seconds:.1f}s"
+            if report.windows_planned or report.failures
+            else f"up to date: {report.checked} streams checked, {report.seconds:.1f}s"
+        ),
     )
     if not report.ok:
         artifacts.markdown(

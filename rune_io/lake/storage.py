@@ -134,6 +134,83 @@ def open_lake(
     return lake
 
 
+#: a quick answer for the pre-flight check: bounded connect timeout, no retry storm
+_PROBE_S3_OPTIONS = {
+    "config_kwargs": {"connect_timeout": 3, "read_timeout": 10, "retries": {"max_attempts": 2}}
+}
+
+
+def check_writable(url: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Open (create) the lake at ``url`` and write and remove a probe object, quickly.
+
+    Raises :class:`LakeError` with one line saying what is wrong and what to set: no
+    credentials found, endpoint unreachable, access denied, no such bucket, a path that
+    cannot be written. Meant to run before a flow starts (an S3 endpoint that does not
+    answer fails in seconds, not after botocore's and s3fs's retries).
+    """
+    options = dict(storage_options or {})
+    remote = (fsspec.core.split_protocol(url)[0] or "file") in ("s3", "s3a")
+    if remote:
+        for key, value in _PROBE_S3_OPTIONS.items():
+            options.setdefault(key, value)
+    with storage_errors(url):
+        lake = open_lake(url, options)
+        if remote:
+            lake.fs.retries = 1  # s3fs's own retry loop (5 by default), on this instance only
+        put_bytes(lake, f"{CATALOG_DIR}/_write_probe", b"ok")
+        lake.fs.rm_file(lake.path(f"{CATALOG_DIR}/_write_probe"))
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn the storage errors a user causes (credentials, endpoint, permissions, bucket,
+    path) into a one-line :class:`LakeError` that says what to set."""
+    try:
+        yield
+    except LakeError:
+        raise
+    except Exception as exc:
+        message = _storage_problem(url, exc)
+        if message is None:
+            raise
+        raise LakeError(message) from None
+
+
+def _storage_problem(url: str, exc: BaseException) -> str | None:
+    name = type(exc).__name__
+    text = " ".join(str(exc).split())
+    cause = type(exc.__cause__).__name__ if exc.__cause__ else ""
+    remote = (fsspec.core.split_protocol(url)[0] or "file") not in ("file", "local")
+    endpoint = (
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+    )
+    if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
+        return (
+            f"no AWS credentials found for the lake {url!r}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL for MinIO & co."
+        )
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        return (
+            f"cannot reach the S3 endpoint {endpoint} for the lake {url!r} ({text}): check "
+            "AWS_ENDPOINT_URL (MinIO & co.) or the network"
+        )
+    if isinstance(exc, PermissionError) and remote:
+        return (
+            f"access denied to the lake {url!r} ({text}): use AWS credentials "
+            "(AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) allowed to list, "
+            "read, write and delete under it"
+        )
+    if isinstance(exc, FileNotFoundError) and cause == "NoSuchBucket":
+        bucket = url.split("://", 1)[-1].split("/", 1)[0]
+        return (
+            f"no such bucket {bucket!r} for the lake {url!r} at {endpoint}: create it, or "
+            "fix --lake (or RUNE_LAKE_URL)"
+        )
+    if isinstance(exc, OSError):
+        return f"cannot write to the lake at {url!r}: {text or name}"
+    return None
+
+
 @dataclass
 class Published:
     """What :func:`atomic_file` published: the file's size and sha256."""
