@@ -114,13 +114,17 @@ def select_patients(graph, sel: Selection) -> list[Patient]:
 def select_streams(graph, sel: Selection, patients: Sequence[Patient]) -> list[StreamMeta]:
     """Streams of the selection's patients that pass its stream filters."""
     if sel.stream_ids:
-        streams = graph.streams_by_ids(sel.stream_ids)
+        try:
+            streams = graph.streams_by_ids(sel.stream_ids)
+        except NotFound as exc:
+            raise ConfigError(f"unknown stream id: {exc.message or exc}") from None
         allowed = {p.id for p in patients}
         if sel.projects or sel.cohorts or sel.patients:
             streams = [s for s in streams if s.patient_id in allowed]
     else:
         streams = [s for p in patients for s in graph.streams(patient_id=p.id)]
     device_type = {(d.patient_id, d.id): d.device_type_id for p in patients for d in p.devices}
+    _check_filters(sel, streams, device_type)
 
     def keep(s: StreamMeta) -> bool:
         if sel.categories and s.category not in sel.categories:
@@ -132,6 +136,34 @@ def select_streams(graph, sel: Selection, patients: Sequence[Patient]) -> list[S
         return True
 
     return sorted((s for s in streams if keep(s)), key=lambda s: s.id)
+
+
+def _check_filters(
+    sel: Selection, streams: Sequence[StreamMeta], device_type: Mapping[tuple[str, str], str]
+) -> None:
+    """A filter value that matches no stream of the selection is a mistake (a typo, a
+    wrong patient): say so, naming the values that exist, instead of loading nothing."""
+    present = {
+        "category": {s.category for s in streams},
+        "measurement": {s.measurement for s in streams},
+        "device type": {device_type.get((s.patient_id, s.device_id)) for s in streams},
+        "stream id": {s.id for s in streams},
+    }
+    asked = {
+        "category": sel.categories,
+        "measurement": sel.measurements,
+        "device type": sel.device_types,
+        "stream id": sel.stream_ids,
+    }
+    for kind, values in asked.items():
+        have = sorted(v for v in present[kind] if v)
+        missing = [v for v in values if v not in present[kind]]
+        if missing:
+            shown = ", ".join(have[:12]) + (f", ... ({len(have)} in all)" if len(have) > 12 else "")
+            raise ConfigError(
+                f"{kind} {', '.join(map(repr, missing))} matches no stream of the selection "
+                f"({sel.describe()}); {kind} values there: {shown or 'none'}"
+            )
 
 
 def discover(graph, sel: Selection) -> tuple[list[Patient], list[StreamMeta]]:
@@ -407,6 +439,7 @@ class RunReport:
     run_id: str
     kind: str
     streams: int = 0
+    checked: int = 0
     chunks: int = 0
     tasks: int = 0
     windows_planned: int = 0
@@ -414,6 +447,7 @@ class RunReport:
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    storage_retries: int = 0  # object-store attempts retried (S3 throttling, 5xx)
 
     @property
     def ok(self) -> bool:
@@ -442,10 +476,16 @@ class RunReport:
         return out
 
     def text(self) -> str:
+        if not self.windows_planned and not self.failures:
+            return (
+                f"run {self.run_id} ({self.kind}): up to date: {self.checked} streams checked, "
+                f"nothing to fetch, {self.seconds:.1f}s"
+            )
         lines = [
             f"run {self.run_id} ({self.kind}): {self.windows_landed}/{self.windows_planned} windows "
             f"landed in {self.chunks} chunks ({self.tasks} tasks) over {self.streams} streams, {self.rows:,} rows, "
             f"{self.seconds:.1f}s"
+            + (f", storage retries: {self.storage_retries}" if self.storage_retries else "")
         ]
         for name, t in sorted(self.tables.items()):
             lines.append(

@@ -240,10 +240,14 @@ def _stream_row(s: StreamMeta, run_id: str, seen_at: datetime) -> dict[str, Any]
     }
 
 
+#: columns every data file has, never null: ``_common_metadata`` declares them so
+NON_NULL = frozenset({"time", "time_ns"})
+
+
 def _merge_schema(table: str, known: pa.Schema | None, new: pa.Schema, where: str) -> pa.Schema:
     """Union of two schemas; raises :class:`SchemaConflictError` on a type change."""
-    if known is None:
-        return pa.schema([f.with_nullable(True) for f in new])
+    if known is None:  # the columns every file has non-null stay non-null
+        return pa.schema([f if f.name in NON_NULL else f.with_nullable(True) for f in new])
     fields = list(known)
     for f in new:
         i = known.get_field_index(f.name)
