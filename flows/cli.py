@@ -309,7 +309,7 @@ def emulator(
         float, typer.Option(metavar="H", help="Max delay before a sample shows")
     ] = 0.0,
     latency_ms: Annotated[
-        float, typer.Option(metavar="MS", help="Fixed delay before every response")
+        float, typer.Option(metavar="N", help="Fixed delay before every response, in ms")
     ] = 0.0,
     access_token_id: opt.EmuCredential("access token id") = None,
     access_token_secret: opt.EmuCredential("access token secret") = None,

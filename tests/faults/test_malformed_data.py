@@ -36,7 +36,7 @@ def _measurement(s) -> str:
 
 @pytest.fixture(scope="module")
 def want(tmp_path_factory, fast_config):
-    return clean_lake(tmp_path_factory, fast_config, ("kill",), EMU, PARAMS)
+    return clean_lake(tmp_path_factory, fast_config, ("malformed",), EMU, PARAMS)
 
 
 def _checksums(lake, stream_id: str) -> dict[str, str]:
