@@ -13,6 +13,7 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
 from prefect.client.schemas.objects import FlowRun
 
+from rune_io.arrow_schema import time_key
 from rune_io.lake import Catalog, open_lake, table_name
 from rune_io.sync import lake_partitioning
 from tests.deployments.conftest import API_LIMIT, CREDENTIALS_BLOCK, TODAY, Stack
@@ -52,8 +53,12 @@ def wait_final(stack: Stack, flow_run_id: UUID, timeout: float = RUN_TIMEOUT) ->
 
 def lake_count(stack: Stack, stream, start: str | None = None, end: str | None = None) -> int:
     where = f"stream_id = '{stream.id}'"
-    if start:
-        where += f" AND time >= TIMESTAMPTZ '{start} 00:00:00+00' AND time < TIMESTAMPTZ '{end} 00:00:00+00'"
+    if start:  # on the stream's key time: `time`, or a span's `start_time_min`
+        key = time_key(stream.stream_type)
+        where += (
+            f" AND {key} >= TIMESTAMPTZ '{start} 00:00:00+00'"
+            f" AND {key} < TIMESTAMPTZ '{end} 00:00:00+00'"
+        )
     files = stack.lake / table_name(stream) / f"patient=p-{stream.patient_id}"
     if not files.exists():
         return 0
