@@ -56,9 +56,18 @@ def client(credentials_block: str | None = None) -> RuneClient:
     return cache[key]
 
 
+def _lake_key(url: str) -> str:
+    """What an opened lake depends on: its URL and the object store's endpoint and
+    credentials from the environment (a changed endpoint gets a new filesystem)."""
+    env = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AWS_"))
+    return "\n".join([url, *env])
+
+
 def lake(url: str) -> Lake:
-    """The lake at ``url`` (opened once per process)."""
+    """The lake at ``url`` (opened once per process, and again if its environment
+    changes)."""
+    key = _lake_key(url)
     with _lock:
-        if url not in _lakes:
-            _lakes[url] = open_lake(url)
-        return _lakes[url]
+        if key not in _lakes:
+            _lakes[key] = open_lake(url)
+        return _lakes[key]

@@ -15,7 +15,7 @@ from tests.faults.conftest import (
     remember,
 )
 from tests.faults.s3_throttle import ThrottlingProxy
-from tests.faults.test_storage_faults import BUCKET, _free_port, aws_env
+from tests.faults.test_storage_faults import BUCKET, _free_port, aws_env, reset_moto
 
 EMU = dict(patients=1, days=2)
 PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
@@ -34,6 +34,7 @@ def test_throttling_object_store_loses_nothing(tmp_path, fast_config, want):
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
+    reset_moto(f"http://127.0.0.1:{port}")
     try:
         with ThrottlingProxy(port, every=3) as proxy, aws_env(proxy.url):
             s3fs.S3FileSystem.clear_instance_cache()

@@ -42,6 +42,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def reset_moto(endpoint: str) -> None:
+    """moto keeps one in-memory S3 per process, shared by every ThreadedMotoServer: start
+    each test from an empty store (as s3fs's own suite does)."""
+    import requests
+
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+
+
 def aws_env(endpoint: str):
     keys = {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -61,6 +69,7 @@ def test_s3_server_stopped_mid_run(tmp_path, fast_config, want):
     endpoint = f"http://127.0.0.1:{port}"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
+    reset_moto(endpoint)
     url = f"s3://{BUCKET}/lake"
     try:
         with aws_env(endpoint):
