@@ -1,9 +1,9 @@
-"""The lake's metadata catalog: Parquet tables under ``<lake>/_catalog/``.
+"""The lake's metadata catalog, under ``<lake>/_catalog/``.
 
-Consolidated tables (each one object, replaced atomically by :meth:`Catalog.commit`)::
-
-    _catalog/files.parquet  streams.parquet  watermarks.parquet  runs.parquet
-    _catalog/_lake.json                       # format marker and layout version
+Committed tables (``files``, ``streams``, ``watermarks``, ``runs``) are append-only
+segments with periodic compaction (:mod:`rune_io.lake.segments`): a commit writes what
+its run added, never the whole catalog. ``_catalog/_lake.json`` is the lake's marker
+(layout and format version, :mod:`rune_io.lake.version`).
 
 Writers never rewrite a shared object. Each event goes to its own small *pending* object,
 written after the data it describes::
@@ -15,54 +15,51 @@ written after the data it describes::
     _catalog/pending/<run>/run/begin.json | finish.json
     _catalog/pending_schemas/<table>/<fingerprint>.arrows  # schemas seen, per table
 
-Reads (:meth:`Catalog.files`, ...) merge consolidated and pending state, so they are
-current while a run is in flight. :meth:`Catalog.commit` folds *all* pending objects
-(including those a crashed run left) into the consolidated tables, unions each table's
-schema into ``<table>/_common_metadata`` (what plain ``spark.read.parquet`` reads its
-schema from), then deletes the pending objects it folded. A crash at any point leaves
-either pending objects (folded by the next commit) or data files without entries
-(:meth:`Catalog.repair` rebuilds them from the ``rune_lake`` footer every file carries);
-a file is removed only after its tombstone is written, so the catalog never points at a
-missing file. A file that *replaces* one under the same path is announced by an intent
-object before it is published: a crash between publish and entry leaves an intent
-without its entry, and the next commit rebuilds that entry from the new file (a size
-check alone would miss a replacement of the same size). Two runs should not ``commit`` at the same instant (the later replace
-wins); ``repair`` restores any entry lost that way.
+Reads (:meth:`Catalog.files`, ...) merge committed and pending state, so they are
+current while a run is in flight; a run reads one columnar :meth:`Catalog.snapshot` for
+its planning. :meth:`Catalog.commit` folds *all* pending objects (including those a
+crashed run left) into a new segment per table, unions each table's schema into
+``<table>/_common_metadata`` (what plain ``spark.read.parquet`` reads its schema from),
+then deletes the pending objects it folded, and the folders of finished runs.
+
+Crash safety without listing the lake: every data file is announced by an *intent*
+object before it is published, and a file is removed only after its tombstone is
+written. So a crash leaves only pending objects (folded by the next commit), an intent
+without its entry (the commit rebuilds the entry from the published file's
+``rune_lake`` footer, even for a replacement of the same size), a tombstone whose file
+is still there (the commit finishes the removal), or a staging file (removed by
+:meth:`Catalog.recover`). :meth:`Catalog.repair` (``rune-lake repair``) is the explicit
+full check: it lists every data file and reconciles. Commits take turns under the
+lake's commit lock (:mod:`rune_io.lake.lock`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rune_io.arrow_schema import TIME_TYPE
 from rune_io.faults import crash_point
 from rune_io.lake.errors import SchemaConflictError
-from rune_io.lake.layout import (
-    CATALOG_DIR,
-    LAYOUT_VERSION,
-    STAGING_DIR,
-    schema_fingerprint,
-    slug,
-    table_name,
-)
+from rune_io.lake.layout import CATALOG_DIR, schema_fingerprint, slug, table_name
 from rune_io.lake.lock import commit_lock
-from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes
+from rune_io.lake.pending import PENDING, Pending, read_pending, remove_empty_dirs
+from rune_io.lake.segments import SegmentStore, path_key
+from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
+from rune_io.lake.version import check_writable
 from rune_io.models import StreamMeta
 
 #: Footer key holding a file's own catalog entry (lets :meth:`Catalog.repair` rebuild it).
 FOOTER_KEY = "rune_lake"
 
-PENDING = f"{CATALOG_DIR}/pending"
 PENDING_SCHEMAS = f"{CATALOG_DIR}/pending_schemas"
 
 FILES_SCHEMA = pa.schema(
@@ -82,7 +79,13 @@ FILES_SCHEMA = pa.schema(
         ("run_id", pa.string()),
         ("written_at", TIME_TYPE),
         ("schema_fingerprint", pa.string()),
+        ("stream_min_time", TIME_TYPE),  # the stream's first data upstream, at fetch time
+        ("stream_max_time", TIME_TYPE),  # the stream's last data upstream, at fetch time
     ]
+)
+#: Committed file entries (segments): plus the path's 64-bit key and tombstones.
+FILES_SEGMENT_SCHEMA = FILES_SCHEMA.append(pa.field("key", pa.int64())).append(
+    pa.field("deleted", pa.bool_())
 )
 STREAMS_SCHEMA = pa.schema(
     [
@@ -153,6 +156,8 @@ class FileEntry:
     run_id: str
     written_at: datetime
     schema_fingerprint: str
+    stream_min_time: datetime | None = None
+    stream_max_time: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
@@ -160,7 +165,10 @@ class FileEntry:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileEntry:
         kw = {k: d.get(k) for k in cls.__dataclass_fields__}
-        for k in ("partition_start", "min_time", "max_time", "written_at"):
+        for k in (
+            "partition_start", "min_time", "max_time", "written_at",
+            "stream_min_time", "stream_max_time",
+        ):  # fmt: skip
             kw[k] = _parse_time(kw[k])
         return cls(**kw)
 
@@ -175,18 +183,10 @@ class CommitReport:
     """What :meth:`Catalog.commit` folded."""
 
     pending_objects: int = 0
-    files: int = 0  # file entries after the commit
+    files: int = 0  # file entries the commit added or replaced
+    removed: int = 0  # file entries it removed (tombstones)
+    compacted: list[str] = field(default_factory=list)  # tables whose base it rewrote
     tables_with_new_schema: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RepairReport:
-    """What :meth:`Catalog.repair` found and fixed."""
-
-    added: list[str] = field(default_factory=list)  # files that lacked an entry
-    dropped: list[str] = field(default_factory=list)  # entries whose file is gone
-    foreign: list[str] = field(default_factory=list)  # .parquet files without a rune_lake footer
-    temps_removed: list[str] = field(default_factory=list)
 
 
 def _jsonable(v: Any) -> Any:
@@ -257,6 +257,7 @@ class Catalog:
 
     def __init__(self, lake: Lake):
         self.lake = lake
+        self.store = SegmentStore(lake)
 
     # -- pending writes -----------------------------------------------------------
     def _pending(self, run_id: str, kind: str, name: str) -> str:
@@ -274,22 +275,6 @@ class Catalog:
         """Announce that ``path`` is about to be published (call just before publishing)."""
         key = hashlib.sha1(path.encode()).hexdigest()[:24]
         self._put_json(self._pending(run_id, "intents", key), {"path": path})
-
-    def _resolve_intents(self) -> list[str]:
-        """Entries for published files whose run died before recording them."""
-        pending = set(list_files(self.lake, PENDING))
-        rebuilt = []
-        for rel in sorted(pending):
-            run_dir, kind, name = rel.rsplit("/", 2)
-            if kind != "intents" or f"{run_dir}/files/{name}" in pending:
-                continue
-            path = json.loads(self.lake.read_bytes(rel))["path"]
-            if self.lake.exists(path):
-                entry = self._entry_from_file(path)
-                if entry is not None:
-                    self.record_file(entry)
-                    rebuilt.append(path)
-        return rebuilt
 
     def record_removal(self, path: str, table: str, run_id: str) -> None:
         """Tombstone a data file (call *before* deleting it)."""
@@ -371,80 +356,86 @@ class Catalog:
         _SCHEMAS_OK.add(key)
 
     # -- reading ------------------------------------------------------------------
-    def _read_table(self, name: str) -> pa.Table:
-        schema, _ = _TABLES[name]
-        try:
-            with self.lake.fs.open(self.lake.path(f"{CATALOG_DIR}/{name}.parquet"), "rb") as f:
-                return pq.read_table(f).cast(schema)
-        except FileNotFoundError:
-            return schema.empty_table()
+    def _parts(
+        self, name: str, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
+    ) -> tuple[pa.Table | None, list[pa.Table]]:
+        """Committed base (projected) and deltas of table ``name``; a version-1 lake's
+        consolidated ``_catalog/<name>.parquet`` reads as its base."""
+        base, deltas = self.store.read_parts(name, columns, dictionary)
+        if base is None and not deltas:
+            try:
+                with self.lake.fs.open(self.lake.path(f"{CATALOG_DIR}/{name}.parquet")) as f:
+                    base = _conform(name, pq.read_table(f))
+            except FileNotFoundError:
+                return None, []
+            if columns:
+                base = base.select(columns)
+        return base, deltas
 
-    def _state(self) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
-        """Consolidated + pending rows by table and key, and the pending objects read."""
-        state = {name: {} for name in _TABLES}
-        for name, (_, key) in _TABLES.items():
-            for row in self._read_table(name).to_pylist():
-                state[name][row[key]] = row
-        pending = sorted(list_files(self.lake, PENDING))
-        blobs = self.lake.fs.cat([self.lake.path(p) for p in pending]) if pending else {}
-        docs = []
-        for rel in pending:
-            parts = rel.split("/")
-            kind = parts[-2]
-            body = json.loads(blobs[self.lake.path(rel)])
-            docs.append((kind, rel, body))
-        # files: latest written_at wins; tombstones remove
-        file_docs = [b for k, _, b in docs if k == "files"]
-        for body in sorted(file_docs, key=lambda b: b["written_at"]):
-            old = state["files"].get(body["path"])
-            if old is not None and _parse_time(old["written_at"]) > _parse_time(body["written_at"]):
-                continue
-            if body.get("deleted"):
-                state["files"].pop(body["path"], None)
-            else:
-                state["files"][body["path"]] = FileEntry.from_json(body).__dict__
-        for kind, _, body in docs:
-            if kind == "streams":
-                for row in body:
-                    state["streams"][row["stream_id"]] = row
-        for _kind, _, body in sorted(
-            ((k, r, b) for k, r, b in docs if k == "watermarks"),
-            key=lambda d: d[2]["rows"][0]["updated_at"] if d[2]["rows"] else "",
-        ):
-            for row in body["rows"]:
-                old = state["watermarks"].get(row["stream_id"])
-                new_t = _parse_time(row["loaded_up_to"])
-                if body["force"] or old is None or new_t >= _parse_time(old["loaded_up_to"]):
-                    state["watermarks"][row["stream_id"]] = row
-        for kind, _, body in docs:
-            if kind == "run":
-                row = state["runs"].setdefault(body["run_id"], {"run_id": body["run_id"]})
-                for k, v in body.items():
-                    row[k] = json.dumps(v, sort_keys=True) if k in ("params", "stats") else v
-        return state, pending
+    def _committed(self, name: str) -> dict[str, dict[str, Any]]:
+        """A small committed table (streams, watermarks, runs) by key, later rows winning."""
+        key = _TABLES[name][1]
+        base, deltas = self._parts(name)
+        out: dict[str, dict[str, Any]] = {}
+        for t in ([base] if base is not None else []) + deltas:
+            for row in t.to_pylist():
+                out[row[key]] = row
+        return out
+
+    def _small_state(self, pend: Pending) -> dict[str, dict[str, dict[str, Any]]]:
+        """Streams, watermarks and runs: committed, then pending applied."""
+        streams = self._committed("streams")
+        for row in pend.streams:
+            streams[row["stream_id"]] = row
+        marks = self._committed("watermarks")
+        _apply_watermarks(marks, pend.watermarks)
+        runs = self._committed("runs")
+        _apply_runs(runs, pend.runs)
+        return {"streams": streams, "watermarks": marks, "runs": runs}
+
+    def _resolved_files(
+        self, pend: Pending, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
+    ) -> pa.Table:
+        """Live file entries (committed + pending); with ``columns``, a projection whose
+        base rows are matched by ``key`` (see :mod:`rune_io.lake.segments`)."""
+        base, deltas = self._parts("files", columns, dictionary)
+        layers = [_conform("files", d) for d in deltas] + [_pending_files(pend.files)]
+        return resolve_files(base, layers, by="key" if columns else "path")
 
     def files(self) -> pa.Table:
-        """Every data file (consolidated and pending entries), :data:`FILES_SCHEMA`."""
-        return _to_table("files", list(self._state()[0]["files"].values()))
+        """Every data file (committed and pending entries), :data:`FILES_SCHEMA`."""
+        t = self._resolved_files(read_pending(self.lake))
+        return t.select(FILES_SCHEMA.names).sort_by("path")
 
     def streams(self) -> pa.Table:
         """Every stream seen, :data:`STREAMS_SCHEMA`."""
-        return _to_table("streams", list(self._state()[0]["streams"].values()))
+        rows = self._small_state(read_pending(self.lake))["streams"]
+        return _to_table("streams", list(rows.values()))
 
     def runs(self) -> pa.Table:
         """Every run recorded, :data:`RUNS_SCHEMA`."""
-        return _to_table("runs", list(self._state()[0]["runs"].values()))
+        rows = self._small_state(read_pending(self.lake))["runs"]
+        return _to_table("runs", list(rows.values()))
 
     def watermarks(self) -> dict[str, datetime]:
         """``{stream_id: loaded up to}``."""
-        rows = self._state()[0]["watermarks"].values()
+        rows = self._small_state(read_pending(self.lake))["watermarks"].values()
         return {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in rows}
+
+    def snapshot(self):
+        """One columnar read of what planning needs: :class:`~rune_io.lake.snapshot.Snapshot`."""
+        from rune_io.lake.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY, Snapshot
+
+        pend = read_pending(self.lake)
+        files = self._resolved_files(pend, SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY)
+        marks = self._small_state(pend)["watermarks"].values()
+        return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
 
     def pending_count(self) -> int:
         """Number of pending (not yet committed) catalog objects."""
         return len(list_files(self.lake, PENDING))
 
-    # -- commit and repair --------------------------------------------------------
+    # -- commit -------------------------------------------------------------------
     def _commit_schemas(self) -> list[str]:
         changed = []
         pending = list_files(self.lake, PENDING_SCHEMAS)
@@ -469,70 +460,100 @@ class Catalog:
         return changed
 
     def commit(self, run_id: str | None = None) -> CommitReport:
-        """Fold every pending object (this run's and any a crashed run left) into the
-        consolidated tables, replacing each atomically, then delete them. Idempotent.
-        ``run_id`` is accepted for symmetry; all pending runs are folded. Commits take
-        turns under the lake's commit lock (:mod:`rune_io.lake.lock`)."""
+        """Fold every pending object (this run's and any a crashed run left) into one new
+        segment per table, then delete them. Idempotent. ``run_id`` is accepted for
+        symmetry; all pending runs are folded. Commits take turns under the lake's commit
+        lock (:mod:`rune_io.lake.lock`). Refuses a lake of another format version."""
+        check_writable(self.lake)
         with commit_lock(self.lake):
             return self._commit()
 
     def _commit(self) -> CommitReport:
         report = CommitReport()
-        self._resolve_intents()
+        pend = read_pending(self.lake)
+        self._resolve_intents(pend)
+        self._finish_removals(pend)
         report.tables_with_new_schema = self._commit_schemas()
-        state, pending = self._state()
-        for name in _TABLES:
-            table = _to_table(name, list(state[name].values()))
-            with atomic_file(self.lake, f"{CATALOG_DIR}/{name}.parquet") as (tmp, _):
-                pq.write_table(table, tmp, compression="zstd", store_schema=True)
+        state = self._small_state(pend)
+        seq = self.store.next_seq(list(_TABLES))
+        files = _last_per_path(_pending_files(pend.files))
+        if files.num_rows:
+            self.store.append("files", seq, files)
             crash_point("commit")
-        for rel in pending:
-            self.lake.fs.rm_file(self.lake.path(rel))
-        report.pending_objects = len(pending)
-        report.files = len(state["files"])
+        changed = {
+            "streams": {r["stream_id"] for r in pend.streams},
+            "watermarks": {r["stream_id"] for d in pend.watermarks for r in d["rows"]},
+            "runs": {r["run_id"] for r in pend.runs},
+        }
+        for name, keys in changed.items():
+            if keys:
+                rows = [state[name][k] for k in sorted(keys) if k in state[name]]
+                self.store.append(name, seq, _to_table(name, rows))
+                crash_point("commit")
+        report.compacted = self._compact_if_due(state)
+        for rel in pend.rels:
+            remove(self.lake, rel)
+        finished = {
+            slug(r["run_id"]) for r in state["runs"].values() if r.get("status") != "running"
+        }
+        remove_empty_dirs(self.lake, finished & {rel.split("/")[2] for rel in pend.rels})
+        deleted = files.column("deleted").to_pylist()
+        report.pending_objects = len(pend.rels)
+        report.files, report.removed = deleted.count(False), deleted.count(True)
         return report
 
-    def repair(
-        self, run_id: str | None = None, *, stale_after: timedelta = timedelta(hours=1)
-    ) -> RepairReport:
-        """Reconcile the catalog with the files, then :meth:`commit`.
+    def _resolve_intents(self, pend: Pending) -> list[str]:
+        """Entries for published files whose run died before recording them (added to
+        ``pend.files``, so this commit folds them)."""
+        recorded = pend.file_rels()
+        rebuilt = []
+        for rel, path in sorted(pend.intents.items()):
+            run_dir, _kind, name = rel.rsplit("/", 2)
+            if f"{run_dir}/files/{name}" in recorded or not self.lake.exists(path):
+                continue
+            entry = self._entry_from_file(path)
+            if entry is not None:
+                pend.files.append(entry.to_json())
+                rebuilt.append(path)
+        pend.files.sort(key=lambda b: str(b["written_at"]))
+        return rebuilt
 
-        Files without an entry (or whose size differs from it) get one, rebuilt from the
-        ``rune_lake`` footer and a checksum of their bytes; entries whose file is gone are
-        dropped; local staging files older than ``stale_after`` are removed. (On S3 an
-        interrupted multipart upload is invisible; a bucket lifecycle rule reaps it.)
-        """
-        run_id = run_id or f"repair-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        report = RepairReport()
-        report.temps_removed = self._remove_stale_temps(stale_after)
-        entries = self._state()[0]["files"]
-        found = self._data_files()
-        for rel, size in sorted(found.items()):
-            entry = entries.get(rel)
-            if entry is not None and int(entry["bytes"]) == size:
-                continue
-            rebuilt = self._entry_from_file(rel)
-            if rebuilt is None:
-                report.foreign.append(rel)
-                continue
-            self.record_file(rebuilt)  # keeps the writing run's id and time (footer)
-            report.added.append(rel)
-        for rel, entry in sorted(entries.items()):
-            if rel not in found:
-                self.record_removal(rel, entry["table"], run_id)
-                report.dropped.append(rel)
-        self.commit(run_id)
-        return report
+    def _finish_removals(self, pend: Pending) -> list[str]:
+        """Delete files whose tombstone is their last word (a crash between tombstone
+        and delete), unless an intent says a run is publishing that path again."""
+        last = {b["path"]: b for b in pend.files}
+        publishing = set(pend.intents.values())
+        done = []
+        for path, body in sorted(last.items()):
+            if body.get("deleted") and path not in publishing and self.lake.exists(path):
+                remove(self.lake, path)
+                done.append(path)
+        return done
 
-    def _data_files(self) -> dict[str, int]:
-        out = {}
-        for rel, size in list_files(self.lake, "").items():
-            parts = rel.split("/")
-            if len(parts) < 2 or any(p.startswith((".", "_")) for p in parts):
+    def _compact_if_due(self, state: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+        done = []
+        for name in _TABLES:
+            base_bytes, delta_bytes, n, top = self.store.sizes(name)
+            if not n or (
+                delta_bytes < max(COMPACT_MIN_BYTES, base_bytes // 10) and n <= MAX_DELTAS
+            ):
                 continue
-            if rel.endswith(".parquet"):
-                out[rel] = size
-        return out
+            if name == "files":
+                base, deltas = self.store.read_parts(name, columns=["path"])
+                winners = _last_per_path(pa.concat_tables([_conform("files", d) for d in deltas]))
+                live = winners.filter(pc.invert(winners.column("deleted")))
+                batches = (
+                    _conform("files", pa.Table.from_batches([b]))
+                    for b in self.store.base_batches(name, winners.column("path"), key="path")
+                )
+                self.store.write_base(name, top, _chain(batches, [live]), FILES_SEGMENT_SCHEMA)
+            else:
+                table = _to_table(name, list(state[name].values()))
+                self.store.write_base(name, top, [table], table.schema)
+            crash_point("compact")
+            self.store.drop_superseded(name)
+            done.append(name)
+        return done
 
     def _entry_from_file(self, rel: str) -> FileEntry | None:
         h = hashlib.sha256()
@@ -551,84 +572,98 @@ class Catalog:
                 size += len(chunk)
         return entry_from_footer(json.loads(footer), rel, size, "sha256:" + h.hexdigest())
 
-    def _remove_stale_temps(self, stale_after: timedelta) -> list[str]:
-        if not self.lake.is_local:
-            return []
-        staging = self.lake.path(STAGING_DIR)
-        if not os.path.isdir(staging):
-            return []
-        cutoff = time.time() - stale_after.total_seconds()
-        removed = []
-        for name in sorted(os.listdir(staging)):
-            p = os.path.join(staging, name)
-            try:
-                if os.path.getmtime(p) <= cutoff:
-                    os.remove(p)
-                    removed.append(f"{STAGING_DIR}/{name}")
-            except FileNotFoundError:
-                pass
-        return removed
+    # -- repair and summary ---------------------------------------------------------
+    def recover(self, *, stale_after: timedelta = timedelta(hours=1)):
+        """Fix what a crash can have left (see :func:`rune_io.lake.repair.recover`)."""
+        from rune_io.lake.repair import recover
 
-    # -- summary ------------------------------------------------------------------
+        return recover(self, stale_after=stale_after)
+
+    def repair(self, run_id: str | None = None, *, stale_after: timedelta = timedelta(hours=1)):
+        """The full check: list every data file and reconcile (:func:`rune_io.lake.repair.repair`)."""
+        from rune_io.lake.repair import repair
+
+        return repair(self, run_id, stale_after=stale_after)
+
     def summary(self) -> dict[str, Any]:
-        """Tables (files, rows, streams, patients, time span, bytes), last run, per-stream
-        watermarks: what ``rune-lake catalog`` prints."""
-        state, pending = self._state()
-        tables: dict[str, dict[str, Any]] = {}
-        for e in state["files"].values():
-            t = tables.setdefault(
-                e["table"],
-                {
-                    "table": e["table"],
-                    "files": 0,
-                    "rows": 0,
-                    "bytes": 0,
-                    "min_time": None,
-                    "max_time": None,
-                    "streams": set(),
-                    "patients": set(),
-                },
-            )
-            t["files"] += 1
-            t["rows"] += int(e["rows"])
-            t["bytes"] += int(e["bytes"])
-            lo, hi = _parse_time(e["min_time"]), _parse_time(e["max_time"])
-            t["min_time"] = lo if t["min_time"] is None else min(t["min_time"], lo)
-            t["max_time"] = hi if t["max_time"] is None else max(t["max_time"], hi)
-            if e["stream_id"]:
-                t["streams"].add(e["stream_id"])
-            t["patients"].add(e["patient_id"])
-        table_rows = []
-        for name in sorted(tables):
-            t = tables[name]
-            t["streams"], t["patients"] = len(t["streams"]), len(t["patients"])
-            table_rows.append(t)
-        runs = sorted(
-            state["runs"].values(), key=lambda r: str(_jsonable(r.get("started_at")) or "")
-        )
-        streams = state["streams"]
-        marks = []
-        for sid, w in sorted(state["watermarks"].items()):
-            s = streams.get(sid, {})
-            marks.append(
-                {
-                    "stream_id": sid,
-                    "table": s.get("table", ""),
-                    "patient_id": s.get("patient_id", ""),
-                    "device_id": s.get("device_id", ""),
-                    "loaded_up_to": _parse_time(w["loaded_up_to"]),
-                }
-            )
-        return {
-            "lake": self.lake.url,
-            "layout_version": LAYOUT_VERSION,
-            "tables": table_rows,
-            "totals": {
-                "files": sum(t["files"] for t in table_rows),
-                "rows": sum(t["rows"] for t in table_rows),
-                "bytes": sum(t["bytes"] for t in table_rows),
-            },
-            "last_run": runs[-1] if runs else None,
-            "watermarks": marks,
-            "pending_objects": len(pending),
-        }
+        """What ``rune-lake catalog`` prints (:func:`rune_io.lake.summary.catalog_summary`)."""
+        from rune_io.lake.summary import catalog_summary
+
+        return catalog_summary(self)
+
+
+# -- helpers ---------------------------------------------------------------------------
+MAX_DELTAS = 64
+COMPACT_MIN_BYTES = 8 << 20
+
+
+def _chain(*parts):
+    for part in parts:
+        yield from part
+
+
+def _conform(name: str, t: pa.Table) -> pa.Table:
+    """``t`` with the committed segment schema of ``name`` (missing columns null; a
+    version-1 file table gains ``key`` and ``deleted``)."""
+    schema = FILES_SEGMENT_SCHEMA if name == "files" else _TABLES[name][0]
+    cols = []
+    for f in schema:
+        if f.name in t.column_names:
+            cols.append(t.column(f.name).cast(f.type))
+        elif f.name == "key":
+            cols.append(pa.array([path_key(p) for p in t.column("path").to_pylist()], pa.int64()))
+        elif f.name == "deleted":
+            cols.append(pa.array([False] * t.num_rows))
+        else:
+            cols.append(pa.nulls(t.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _pending_files(docs: list[dict[str, Any]]) -> pa.Table:
+    """Pending file docs (sorted by ``written_at``) as a segment table, in order."""
+    rows = [{**d, "key": path_key(d["path"]), "deleted": bool(d.get("deleted"))} for d in docs]
+    cols = {f.name: [r.get(f.name) for r in rows] for f in FILES_SEGMENT_SCHEMA}
+    for f in FILES_SEGMENT_SCHEMA:
+        if f.type == TIME_TYPE:
+            cols[f.name] = [_parse_time(v) for v in cols[f.name]]
+    return pa.Table.from_pydict(cols, schema=FILES_SEGMENT_SCHEMA)
+
+
+def _last_per_path(t: pa.Table) -> pa.Table:
+    """The last row of each path (rows are in order: later wins)."""
+    if t.num_rows == 0:
+        return t
+    t = t.append_column("_order", pa.array(range(t.num_rows), pa.int64()))
+    last = t.group_by("path").aggregate([("_order", "max")]).column("_order_max")
+    return t.take(pc.take(last, pc.sort_indices(last))).drop_columns(["_order"])
+
+
+def resolve_files(base: pa.Table | None, layers: list[pa.Table], by: str = "path") -> pa.Table:
+    """Live entries: ``base`` minus rows whose ``by`` column a later layer names, plus
+    each path's last row over the ``layers`` (in order) unless it is a tombstone."""
+    layers = [t for t in layers if t.num_rows]
+    if not layers:
+        return base if base is not None else FILES_SEGMENT_SCHEMA.empty_table()
+    winners = _last_per_path(pa.concat_tables(layers))
+    live = winners.filter(pc.invert(winners.column("deleted")))
+    if base is None:
+        return live
+    base = base.filter(pc.invert(pc.is_in(base.column(by), value_set=winners.column(by))))
+    return pa.concat_tables([base, live.select(base.column_names).cast(base.schema)])
+
+
+def _apply_watermarks(marks: dict[str, dict[str, Any]], docs: list[dict[str, Any]]) -> None:
+    """Watermarks only move forward, unless a doc is ``force`` d (docs in order)."""
+    for body in docs:
+        for row in body["rows"]:
+            old = marks.get(row["stream_id"])
+            new_t = _parse_time(row["loaded_up_to"])
+            if body["force"] or old is None or new_t >= _parse_time(old["loaded_up_to"]):
+                marks[row["stream_id"]] = row
+
+
+def _apply_runs(runs: dict[str, dict[str, Any]], docs: list[dict[str, Any]]) -> None:
+    for body in docs:
+        row = runs.setdefault(body["run_id"], {"run_id": body["run_id"]})
+        for k, v in body.items():
+            row[k] = json.dumps(v, sort_keys=True) if k in ("params", "stats") else v
