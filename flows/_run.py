@@ -25,18 +25,18 @@ from prefect.runtime import flow_run
 
 from rune_io import sync
 from rune_io.errors import RuneIOError
-from rune_io.lake import Catalog
+from rune_io.lake import Catalog, Snapshot, check_writable
 from rune_io.models import StreamMeta
 from rune_io.plan import Chunk, Window, WorkUnit
 from tasks import rune as rt
 from tasks import runtime
 from tasks.logs import forward_rune_io_logs
 
-#: In-process observers of chunk progress, ``hook(description, done, total)`` (the CLI's
-#: progress bar). Not used by deployments; artifacts carry progress there.
-PROGRESS_HOOKS: list[Callable[[str, int, int], None]] = []
+#: In-process observers of progress, ``hook(description, done, total)`` (the CLI's
+#: progress bars). Not used by deployments; artifacts carry progress there.
+PROGRESS_HOOKS: list[Callable[[str, int, int], None]] = runtime.PROGRESS_HOOKS
 
-Planner = Callable[[list[StreamMeta], Catalog], list[Chunk]]
+Planner = Callable[[list[StreamMeta], Snapshot], list[Chunk]]
 MayStart = Callable[[StreamMeta, list[Window]], bool]
 
 
@@ -59,11 +59,15 @@ def new_run_id(kind: str) -> str:
 
 @task(name="prepare-lake", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def prepare_lake(lake_url: str, run_id: str, params: dict) -> dict:
-    """Open the lake, repair what a crashed run left, record the run's start."""
-    cat = Catalog(runtime.lake(lake_url))
-    rep = cat.repair()
+    """Open the lake (refusing one of another format version), recover what a crashed
+    run left (pending entries, intents, staging files), record the run's start."""
+    lake = runtime.lake(lake_url)
+    check_writable(lake)
+    cat = Catalog(lake)
+    rep = cat.recover()
     cat.begin_run(run_id, params)
-    return {"added": len(rep.added), "dropped": len(rep.dropped), "temps": len(rep.temps_removed)}
+    folded = rep.commit.pending_objects if rep.commit else 0
+    return {"pending_folded": folded, "temps": len(rep.temps_removed)}
 
 
 def _artifact_key(kind: str) -> str:
@@ -86,16 +90,17 @@ def execute(
     log = get_run_logger()
     t0 = time.perf_counter()
     run_id = new_run_id(kind)
-    repaired = prepare_lake(lake, run_id, params)
-    if any(repaired.values()):
-        log.warning("repaired the catalog left by an interrupted run: %s", repaired)
+    recovered = prepare_lake(lake, run_id, params)
+    if any(recovered.values()):
+        log.warning("recovered what an interrupted run left: %s", recovered)
 
-    patients, streams = rt.discover(selection, credentials_block)
+    patients, streams = rt.discover(selection, credentials_block, api_limit)
     work = sync.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
-    units = sync.plan_units(planner(work, cat), by_id, sync.rows_per_day(cat.files().to_pylist()))
+    snapshot = cat.snapshot()  # the run's one read of the catalog
+    units = sync.plan_units(planner(work, snapshot), by_id, snapshot.rows_per_day())
     chunks = [c for u in units for c in u.chunks]
     log.info(
         "%s %s: %d patients, %d streams, %d windows in %d chunks, %d tasks",
@@ -111,7 +116,7 @@ def execute(
     results = _run_units(kind, lake, run_id, units, by_id, credentials_block, api_limit)
     report = sync.summarize(run_id, kind, chunks, results, by_id)
     report.tasks = len(units)
-    marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
+    marks = sync.new_watermarks(snapshot.watermarks, by_id, results, may_start=may_start)
     report.seconds = time.perf_counter() - t0
     status = "completed" if report.ok else "incomplete"
     stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}

@@ -83,13 +83,15 @@ def _set_runner(runner: str, workers: int | None) -> None:
         os.environ["RUNE_LAKE_WORKERS"] = str(workers)
 
 
-def _preflight(lake_url: str, config: Path | None):
+def _preflight(lake_url: str, config: Path | None, patients: list[str] | None = None):
     """Check settings, credentials and the lake before any flow starts: fast, clear
-    failures instead of a run that retries into a wall."""
+    failures instead of a run that retries into a wall. A client key reads one patient:
+    it is checked with ``patient(id)`` (it may not read ``user``)."""
     from rune_io.client import RuneClient
     from rune_io.config import FAMILIES, load_settings
-    from rune_io.errors import AuthError, ConfigError, TransientError
-    from rune_io.lake import open_lake
+    from rune_io.discovery import client_key_needs_patient
+    from rune_io.errors import AuthError, ConfigError, NotFound, TransientError
+    from rune_io.lake import check_writable, open_lake
     from rune_io.lake.storage import put_bytes
     from rune_io.retry import RetryPolicy
 
@@ -99,7 +101,19 @@ def _preflight(lake_url: str, config: Path | None):
     quick = RetryPolicy(max_attempts=2, base=0.2, cap=1.0)
     with RuneClient(settings, policy=quick) as client:
         try:
-            user = client.graph.current_user()
+            user = None
+            if settings.auth_method == "client_keys":
+                client_key_needs_patient(client.graph, patients or [])
+                for pid in patients or []:
+                    client.graph.patient(pid)
+            else:
+                user = client.graph.current_user()
+        except NotFound:
+            raise ConfigError(
+                f"the client key from {settings.sources.get('client_key_id', 'default')} "
+                f"cannot read patient(s) {', '.join(patients or [])}: a client key reads "
+                "exactly one patient, its own; pass that one with --patient"
+            ) from None
         except AuthError as exc:
             key = FAMILIES[settings.auth_method][0]
             source = settings.sources.get(key, "default")
@@ -119,6 +133,7 @@ def _preflight(lake_url: str, config: Path | None):
         lake.fs.rm_file(lake.path("_catalog/_write_probe"))
     except (OSError, PermissionError) as exc:
         raise ConfigError(f"cannot write to the lake at {lake_url!r}: {exc}") from None
+    check_writable(lake)  # never mix lake format versions
     return settings, user
 
 
@@ -151,7 +166,7 @@ def _run_flow(fn, **params) -> int:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("tasks"),
+        TextColumn("done"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
@@ -159,9 +174,9 @@ def _run_flow(fn, **params) -> int:
     bar: dict[str, int] = {}
 
     def hook(event: str, done: int, total: int) -> None:
-        if "id" not in bar:
-            bar["id"] = progress.add_task(event, total=total)
-        progress.update(bar["id"], completed=done, total=total)
+        if event not in bar:  # one bar per stage: discovery requests, then the tasks
+            bar[event] = progress.add_task(event, total=total)
+        progress.update(bar[event], completed=done, total=total)
 
     _run.PROGRESS_HOOKS.append(hook)
     try:
@@ -287,7 +302,7 @@ def refresh(
     _set_runner(runner, workers)
     with user_errors():
         since_d = _parse_date("--since", since) if since else None
-        _preflight(lake, config)
+        _preflight(lake, config, patient)
         from flows.refresh import refresh as refresh_flow
 
         code = _run_flow(
@@ -353,7 +368,7 @@ def backfill(
             raise fail(
                 "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             ) from None
-        _preflight(lake, config)
+        _preflight(lake, config, patient)
         from flows.backfill import backfill as backfill_flow
 
         code = _run_flow(backfill_flow, range=rng, lake=lake, chunk_days=chunk_days)
@@ -374,6 +389,32 @@ def catalog(lake: LakeOpt) -> None:
         from rune_io.lake import open_lake, render_catalog_summary
 
         out.print(render_catalog_summary(open_lake(lake, create=False)), highlight=False)
+
+
+@app.command()
+def repair(lake: LakeOpt) -> None:
+    """Full check of the catalog against every data file of LAKE (lists the whole lake):
+    entries rebuilt for files that lack one, entries dropped whose file is gone. Runs
+    recover from crashes by themselves; this is for a lake touched by something else."""
+    with user_errors():
+        from rune_io.lake import Catalog, check_writable, open_lake
+
+        opened = open_lake(lake, create=False)
+        check_writable(opened)
+        rep = Catalog(opened).repair()
+        out.print(
+            f"repaired {lake}: {len(rep.added)} entries rebuilt, {len(rep.dropped)} dropped, "
+            f"{len(rep.foreign)} foreign .parquet files, {len(rep.temps_removed)} staging "
+            "files removed",
+            highlight=False,
+        )
+        for label, paths in (
+            ("rebuilt", rep.added),
+            ("dropped", rep.dropped),
+            ("foreign", rep.foreign),
+        ):
+            for p in paths:
+                out.print(f"  {label} {p}", highlight=False)
 
 
 @app.command()

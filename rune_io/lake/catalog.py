@@ -173,6 +173,16 @@ class FileEntry:
         return cls(**kw)
 
 
+def upstream_bounds(min_time: Any, max_time: Any) -> dict[str, str | None]:
+    """Footer keys recording the stream's upstream data span when a file was fetched
+    (what backfill planning checks coverage against)."""
+    lo, hi = _parse_time(min_time), _parse_time(max_time)
+    return {
+        "stream_min_time": lo.isoformat() if lo else None,
+        "stream_max_time": hi.isoformat() if hi else None,
+    }
+
+
 def entry_from_footer(footer: dict[str, Any], rel: str, size: int, checksum: str) -> FileEntry:
     """Build a :class:`FileEntry` from a file's ``rune_lake`` footer metadata."""
     return FileEntry.from_json(footer | {"path": rel, "bytes": size, "checksum": checksum})
