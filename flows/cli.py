@@ -103,6 +103,7 @@ def _preflight(lake_url: str, config: Path | None, patients: list[str] | None = 
         try:
             user = None
             if settings.auth_method == "client_keys":
+                client.graph.stream_types()  # any key may read these: checks the key
                 client_key_needs_patient(client.graph, patients or [])
                 for pid in patients or []:
                     client.graph.patient(pid)
