@@ -321,7 +321,8 @@ class Catalog:
         self._put_json(self._pending(run_id, "watermarks", uuid.uuid4().hex), obj)
 
     def begin_run(self, run_id: str, params: dict[str, Any] | None = None) -> None:
-        """Record the start of a run."""
+        """Record the start of a run (refusing a lake of another format version)."""
+        check_writable(self.lake)
         row = {"run_id": run_id, "status": "running", "started_at": _now(), "params": params or {}}
         self._put_json(self._pending(run_id, "run", "begin"), row)
 
