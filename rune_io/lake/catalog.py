@@ -52,7 +52,17 @@ from rune_io.lake.errors import SchemaConflictError
 from rune_io.lake.layout import CATALOG_DIR, schema_fingerprint, slug, table_name
 from rune_io.lake.lock import commit_lock
 from rune_io.lake.pending import PENDING, Pending, read_pending, remove_empty_dirs
-from rune_io.lake.segments import SegmentStore, path_key
+from rune_io.lake.resolve import (
+    apply_runs,
+    apply_watermarks,
+    chain,
+    conform,
+    last_per_path,
+    pending_files,
+    resolve_files,
+)
+from rune_io.lake.resolve import parse_time as _parse_time
+from rune_io.lake.segments import SegmentStore
 from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
 from rune_io.lake.version import check_writable
 from rune_io.models import StreamMeta
@@ -201,16 +211,6 @@ class CommitReport:
 
 def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
-
-
-def _parse_time(v: Any) -> datetime | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, datetime):
-        return v
-    if isinstance(v, int | float):
-        return datetime.fromtimestamp(v, tz=UTC)
-    return datetime.fromisoformat(v)
 
 
 def _now() -> datetime:
@@ -399,9 +399,9 @@ class Catalog:
         for row in pend.streams:
             streams[row["stream_id"]] = row
         marks = self._committed("watermarks")
-        _apply_watermarks(marks, pend.watermarks)
+        apply_watermarks(marks, pend.watermarks)
         runs = self._committed("runs")
-        _apply_runs(runs, pend.runs)
+        apply_runs(runs, pend.runs)
         return {"streams": streams, "watermarks": marks, "runs": runs}
 
     def _resolved_files(
@@ -411,7 +411,7 @@ class Catalog:
         base rows are matched by ``key`` (see :mod:`rune_io.lake.segments`)."""
         base, deltas = self._parts("files", columns, dictionary)
         layers = [_conform("files", d) for d in deltas] + [_pending_files(pend.files)]
-        return resolve_files(base, layers, by="key" if columns else "path")
+        return resolve_files(base, layers, FILES_SEGMENT_SCHEMA, by="key" if columns else "path")
 
     def files(self) -> pa.Table:
         """Every data file (committed and pending entries), :data:`FILES_SCHEMA`."""
@@ -487,7 +487,7 @@ class Catalog:
         report.tables_with_new_schema = self._commit_schemas()
         state = self._small_state(pend)
         seq = self.store.next_seq(list(_TABLES))
-        files = _last_per_path(_pending_files(pend.files))
+        files = last_per_path(_pending_files(pend.files))
         if files.num_rows:
             self.store.append("files", seq, files)
             crash_point("commit")
@@ -551,13 +551,13 @@ class Catalog:
                 continue
             if name == "files":
                 base, deltas = self.store.read_parts(name, columns=["path"])
-                winners = _last_per_path(pa.concat_tables([_conform("files", d) for d in deltas]))
+                winners = last_per_path(pa.concat_tables([_conform("files", d) for d in deltas]))
                 live = winners.filter(pc.invert(winners.column("deleted")))
                 batches = (
                     _conform("files", pa.Table.from_batches([b]))
                     for b in self.store.base_batches(name, winners.column("path"), key="path")
                 )
-                self.store.write_base(name, top, _chain(batches, [live]), FILES_SEGMENT_SCHEMA)
+                self.store.write_base(name, top, chain(batches, [live]), FILES_SEGMENT_SCHEMA)
             else:
                 table = _to_table(name, list(state[name].values()))
                 self.store.write_base(name, top, [table], table.schema)
@@ -603,78 +603,15 @@ class Catalog:
         return catalog_summary(self)
 
 
-# -- helpers ---------------------------------------------------------------------------
+#: Compact a table when its deltas number more than this, or outweigh a tenth of its
+#: base and at least COMPACT_MIN_BYTES.
 MAX_DELTAS = 64
 COMPACT_MIN_BYTES = 8 << 20
 
 
-def _chain(*parts):
-    for part in parts:
-        yield from part
-
-
 def _conform(name: str, t: pa.Table) -> pa.Table:
-    """``t`` with the committed segment schema of ``name`` (missing columns null; a
-    version-1 file table gains ``key`` and ``deleted``)."""
-    schema = FILES_SEGMENT_SCHEMA if name == "files" else _TABLES[name][0]
-    cols = []
-    for f in schema:
-        if f.name in t.column_names:
-            cols.append(t.column(f.name).cast(f.type))
-        elif f.name == "key":
-            cols.append(pa.array([path_key(p) for p in t.column("path").to_pylist()], pa.int64()))
-        elif f.name == "deleted":
-            cols.append(pa.array([False] * t.num_rows))
-        else:
-            cols.append(pa.nulls(t.num_rows, f.type))
-    return pa.Table.from_arrays(cols, schema=schema)
+    return conform(t, FILES_SEGMENT_SCHEMA if name == "files" else _TABLES[name][0])
 
 
 def _pending_files(docs: list[dict[str, Any]]) -> pa.Table:
-    """Pending file docs (sorted by ``written_at``) as a segment table, in order."""
-    rows = [{**d, "key": path_key(d["path"]), "deleted": bool(d.get("deleted"))} for d in docs]
-    cols = {f.name: [r.get(f.name) for r in rows] for f in FILES_SEGMENT_SCHEMA}
-    for f in FILES_SEGMENT_SCHEMA:
-        if f.type == TIME_TYPE:
-            cols[f.name] = [_parse_time(v) for v in cols[f.name]]
-    return pa.Table.from_pydict(cols, schema=FILES_SEGMENT_SCHEMA)
-
-
-def _last_per_path(t: pa.Table) -> pa.Table:
-    """The last row of each path (rows are in order: later wins)."""
-    if t.num_rows == 0:
-        return t
-    t = t.append_column("_order", pa.array(range(t.num_rows), pa.int64()))
-    last = t.group_by("path").aggregate([("_order", "max")]).column("_order_max")
-    return t.take(pc.take(last, pc.sort_indices(last))).drop_columns(["_order"])
-
-
-def resolve_files(base: pa.Table | None, layers: list[pa.Table], by: str = "path") -> pa.Table:
-    """Live entries: ``base`` minus rows whose ``by`` column a later layer names, plus
-    each path's last row over the ``layers`` (in order) unless it is a tombstone."""
-    layers = [t for t in layers if t.num_rows]
-    if not layers:
-        return base if base is not None else FILES_SEGMENT_SCHEMA.empty_table()
-    winners = _last_per_path(pa.concat_tables(layers))
-    live = winners.filter(pc.invert(winners.column("deleted")))
-    if base is None:
-        return live
-    base = base.filter(pc.invert(pc.is_in(base.column(by), value_set=winners.column(by))))
-    return pa.concat_tables([base, live.select(base.column_names).cast(base.schema)])
-
-
-def _apply_watermarks(marks: dict[str, dict[str, Any]], docs: list[dict[str, Any]]) -> None:
-    """Watermarks only move forward, unless a doc is ``force`` d (docs in order)."""
-    for body in docs:
-        for row in body["rows"]:
-            old = marks.get(row["stream_id"])
-            new_t = _parse_time(row["loaded_up_to"])
-            if body["force"] or old is None or new_t >= _parse_time(old["loaded_up_to"]):
-                marks[row["stream_id"]] = row
-
-
-def _apply_runs(runs: dict[str, dict[str, Any]], docs: list[dict[str, Any]]) -> None:
-    for body in docs:
-        row = runs.setdefault(body["run_id"], {"run_id": body["run_id"]})
-        for k, v in body.items():
-            row[k] = json.dumps(v, sort_keys=True) if k in ("params", "stats") else v
+    return pending_files(docs, FILES_SEGMENT_SCHEMA)

@@ -12,7 +12,7 @@ from rune_io.lake import Catalog, write_stream_partition
 from rune_io.lake import catalog as catalog_mod
 from rune_io.lake.segments import TABLES_DIR, SegmentStore
 from rune_io.lake.storage import list_files
-from tests.lake.conftest import day_start, make_batches, make_stream
+from tests.lake.conftest import day_start, make_batches
 from tests.lake.test_catalog import DAYS, assert_catalog_matches_files, populate
 
 
@@ -93,7 +93,7 @@ def test_crash_during_compaction_leaves_a_correct_catalog(local_lake, monkeypatc
     )
     got = {r["path"]: r["rows"] for r in cat.files().to_pylist()}
     assert got == {
-        **dict(zip(want.column("path").to_pylist(), want.column("rows").to_pylist())),
+        **dict(zip(want.column("path").to_pylist(), want.column("rows").to_pylist(), strict=True)),
         entries[-1].path: 50,
     }
     cat.commit()
