@@ -17,9 +17,9 @@ from flows.refresh import resolve_lake
 from flows.runners import make_task_runner
 from rune_io import sync
 from rune_io.lake import Snapshot
-from rune_io.lake.snapshot import month_before
+from rune_io.lake.snapshot import month_before, stream_bounds
 from rune_io.models import StreamMeta
-from rune_io.plan import Chunk, chunk_windows, covers, data_bounds, plan_backfill
+from rune_io.plan import Chunk, chunk_windows, data_bounds, plan_backfill
 from rune_io.windows import to_utc
 
 
@@ -76,25 +76,22 @@ def plan(
 ) -> list[Chunk]:
     """Partition windows of ``rng`` for every stream. Without ``overwrite``, a partition
     is skipped only when the catalog shows its file already covers the range
-    (:func:`rune_io.plan.covers`): a partition holding part of it is fetched again."""
+    (:func:`rune_io.plan.covers`, as a join over the run's catalog snapshot): a partition
+    holding part of it is fetched again."""
     until = to_utc(rng.end)
-    entries = (
-        {} if rng.overwrite else snapshot.entries_between(month_before(to_utc(rng.start)), until)
-    )
+    covered: dict = {}
+    if not rng.overwrite:
+        bounds = [
+            (s.id, sync.lake_table(s), *b) for s in streams if (b := data_bounds(s)) is not None
+        ]
+        covered = snapshot.covered(stream_bounds(bounds), month_before(to_utc(rng.start)), until)
     windows = []
     for s in streams:
-        covered = []
-        for e in entries.get(s.id, ()):
-            start = to_utc(e["partition_start"])
-            part = sync.lake_partitioning(s, start)
-            fetched = (e["stream_min_time"], e["stream_max_time"])
-            if e["table"] == sync.lake_table(s) and covers(s, part, fetched, until):
-                covered.append(start)
         windows += plan_backfill(
             s,
             rng.start,
             rng.end,
-            existing=covered,
+            existing=covered.get(s.id, ()),
             overwrite=rng.overwrite,
             partitioning=sync.lake_partitioning,
         )

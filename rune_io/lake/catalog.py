@@ -439,6 +439,7 @@ class Catalog:
 
         pend = read_pending(self.lake)
         files = self._resolved_files(pend, SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY)
+        files = files.unify_dictionaries()  # base and delta chunks: one dictionary a column
         marks = self._small_state(pend)["watermarks"].values()
         return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
 

@@ -9,9 +9,10 @@ with Arrow group-bys and filters, never by a Python loop over every file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -92,6 +93,92 @@ class Snapshot:
             key = row["stream_id"] or f"{EVENTS_PREFIX}{row['patient_id']}"
             out.setdefault(key, []).append(row)
         return out
+
+    def covered(
+        self, streams: pa.Table, start: datetime, until: datetime
+    ) -> dict[str, set[datetime]]:
+        """Partition starts in ``[start, until)`` whose file covers the range, by stream.
+
+        ``streams`` has ``key`` (stream id, or ``events/<patient>``), ``table`` (the
+        stream's lake table), ``lo`` and ``hi`` (its data bounds now, µs since the epoch,
+        ``hi`` exclusive). The rule is :func:`rune_io.plan.covers`, as one join and a few
+        vectorized comparisons over the snapshot (no loop over files).
+        """
+        t = self.files
+        if t.num_rows == 0 or streams.num_rows == 0:
+            return {}
+        ps = t.column("partition_start")
+        t = t.filter(
+            pc.and_(
+                pc.greater_equal(ps, pa.scalar(start, type=ps.type)),
+                pc.less(ps, pa.scalar(until, type=ps.type)),
+            )
+        )
+        if t.num_rows == 0:
+            return {}
+        sid = t.column("stream_id").cast(pa.string())
+        pid = t.column("patient_id").cast(pa.string())
+        events_key = pc.binary_join_element_wise(EVENTS_PREFIX, pid, "")
+        e = pa.table(
+            {
+                "key": pc.if_else(pc.equal(sid, ""), events_key, sid),
+                "file_table": t.column("table").cast(pa.string()),
+                "daily": pc.starts_with(t.column("partition").cast(pa.string()), "date="),
+                "ps": _us(t.column("partition_start")),
+                "f_lo": _us(t.column("stream_min_time")),
+                "f_hi": _us(t.column("stream_max_time")),
+            }
+        ).join(streams, "key", join_type="inner")
+        if e.num_rows == 0:
+            return {}
+        ps_np = e.column("ps").to_numpy().astype("datetime64[us]")
+        month_end = (ps_np.astype("datetime64[M]") + 1).astype("datetime64[us]").astype("int64")
+        day_end = ps_np.astype("int64") + int(_DAY_US)
+        p_end = pa.array(
+            np.where(e.column("daily").to_numpy(zero_copy_only=False), day_end, month_end)
+        )
+        want = pc.min_element_wise(
+            pc.min_element_wise(p_end, pa.scalar(_to_us(until))), e.column("hi")
+        )
+        f_lo, f_hi, lo = e.column("f_lo"), e.column("f_hi"), e.column("lo")
+        reached = pc.greater_equal(pc.add(f_hi, 1), want)
+        history = pc.and_(pc.less(lo, f_lo), pc.greater(f_lo, e.column("ps")))
+        ok = pc.and_(
+            pc.and_(pc.equal(e.column("file_table"), e.column("table")), reached),
+            pc.invert(history),
+        )
+        ok = pc.fill_null(ok, False)  # no upstream record: never covers
+        hit = e.filter(ok).select(["key", "ps"])
+        out: dict[str, set[datetime]] = {}
+        for key, us in zip(
+            hit.column("key").to_pylist(), hit.column("ps").to_pylist(), strict=True
+        ):
+            out.setdefault(key, set()).add(_EPOCH + timedelta(microseconds=us))
+        return out
+
+
+def stream_bounds(rows: list[tuple[str, str, datetime, datetime]]) -> pa.Table:
+    """The ``streams`` argument of :meth:`Snapshot.covered` from ``(key, table, lo, hi)``."""
+    keys, tables, los, his = zip(*rows, strict=True) if rows else ((), (), (), ())
+    return pa.table(
+        {
+            "key": pa.array(keys, pa.string()),
+            "table": pa.array(tables, pa.string()),
+            "lo": pa.array([_to_us(x) for x in los], pa.int64()),
+            "hi": pa.array([_to_us(x) for x in his], pa.int64()),
+        }
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _to_us(t: datetime) -> int:
+    return (t - _EPOCH) // timedelta(microseconds=1)
+
+
+def _us(col) -> pa.ChunkedArray:
+    return pc.cast(col, pa.int64())
 
 
 def month_before(t: datetime) -> datetime:

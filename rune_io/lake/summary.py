@@ -22,6 +22,7 @@ def catalog_summary(cat: Catalog) -> dict[str, Any]:
     watermarks: what ``rune-lake catalog`` prints. Group-bys over one columnar read."""
     pend = read_pending(cat.lake)
     files = cat._resolved_files(pend, _COLUMNS, ("table", "stream_id", "patient_id"))
+    files = files.unify_dictionaries()
     small = cat._small_state(pend)
     table_rows: list[dict[str, Any]] = []
     if files.num_rows:
