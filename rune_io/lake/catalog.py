@@ -551,7 +551,7 @@ class Catalog:
             ):
                 continue
             if name == "files":
-                base, deltas = self.store.read_parts(name, columns=["path"])
+                deltas = [self.store.read(rel) for rel in self.store.live(name)[1]]
                 winners = last_per_path(pa.concat_tables([_conform("files", d) for d in deltas]))
                 live = winners.filter(pc.invert(winners.column("deleted")))
                 batches = (

@@ -75,6 +75,10 @@ class SegmentStore:
         seqs = [seq for n in names for seq, _, _ in self._all(n)]
         return max(seqs, default=0) + 1
 
+    def read(self, rel: str) -> pa.Table:
+        """One segment, whole."""
+        return self._read(rel)
+
     def _read(
         self, rel: str, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
     ) -> pa.Table:
