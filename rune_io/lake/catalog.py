@@ -409,6 +409,22 @@ class Catalog:
     ) -> pa.Table:
         """Live file entries (committed + pending); with ``columns``, a projection whose
         base rows are matched by ``key`` (see :mod:`rune_io.lake.segments`)."""
+        base_rel, delta_rels = self.store.live("files")
+        if columns and base_rel is not None:  # stream the base, dropping superseded rows
+            deltas = [_conform("files", self.store.read(r)) for r in delta_rels]
+            top = [t for t in [*deltas, _pending_files(pend.files)] if t.num_rows]
+            winners = last_per_path(pa.concat_tables(top)) if top else None
+            drop = winners.column("key") if winners else pa.array([], pa.int64())
+            batches = list(self.store.base_batches("files", drop, "key", columns, dictionary))
+            if not batches:  # an empty base
+                batches = [self.store.read_parts("files", columns, dictionary)[0]]
+            base = pa.concat_tables(
+                pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches
+            )
+            if winners is None:
+                return base
+            live = winners.filter(pc.invert(winners.column("deleted")))
+            return pa.concat_tables([base, live.select(base.column_names).cast(base.schema)])
         base, deltas = self._parts("files", columns, dictionary)
         layers = [_conform("files", d) for d in deltas] + [_pending_files(pend.files)]
         return resolve_files(base, layers, FILES_SEGMENT_SCHEMA, by="key" if columns else "path")
@@ -439,7 +455,7 @@ class Catalog:
 
         pend = read_pending(self.lake)
         files = self._resolved_files(pend, SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY)
-        files = files.unify_dictionaries()  # base and delta chunks: one dictionary a column
+        files = files.drop_columns(["key"]).unify_dictionaries()  # one dictionary a column
         marks = self._small_state(pend)["watermarks"].values()
         return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
 

@@ -134,13 +134,22 @@ class SegmentStore:
                 gone += remove(self.lake, rel)
         return gone
 
-    def base_batches(self, name: str, drop_keys: pa.Array, key: str = "key"):
-        """Batches of the live base without the rows whose ``key`` is in ``drop_keys``."""
+    def base_batches(
+        self,
+        name: str,
+        drop_keys: pa.Array,
+        key: str = "key",
+        columns: list[str] | None = None,
+        dictionary: tuple[str, ...] = (),
+    ):
+        """Batches of the live base (projected to ``columns``) without the rows whose
+        ``key`` is in ``drop_keys``: streamed, so filtering never copies the whole base."""
         base, _ = self.live(name)
         if base is None:
             return
         with self.lake.fs.open(self.lake.path(base), "rb") as f:
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=256_000):
+            pf = pq.ParquetFile(f, read_dictionary=list(dictionary) or None)
+            for batch in pf.iter_batches(batch_size=1 << 20, columns=columns):
                 if len(drop_keys):
                     keep = pc.invert(pc.is_in(batch.column(key), value_set=drop_keys))
                     batch = batch.filter(keep)

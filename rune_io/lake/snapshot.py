@@ -25,7 +25,6 @@ SNAPSHOT_COLUMNS = [
     "partition",
     "partition_start",
     "rows",
-    "min_time",
     "max_time",
     "stream_min_time",
     "stream_max_time",
@@ -89,7 +88,7 @@ class Snapshot:
         hi = pa.scalar(end, type=ps.type)
         sel = t.filter(pc.and_(pc.greater_equal(ps, lo), pc.less(ps, hi)))
         out: dict[str, list[dict[str, Any]]] = {}
-        for row in sel.drop_columns(["key"]).to_pylist():
+        for row in sel.to_pylist():
             key = row["stream_id"] or f"{EVENTS_PREFIX}{row['patient_id']}"
             out.setdefault(key, []).append(row)
         return out
