@@ -149,7 +149,7 @@ class SegmentStore:
             return
         with self.lake.fs.open(self.lake.path(base), "rb") as f:
             pf = pq.ParquetFile(f, read_dictionary=list(dictionary) or None)
-            for batch in pf.iter_batches(batch_size=1 << 20, columns=columns):
+            for batch in pf.iter_batches(batch_size=1 << 18, columns=columns):
                 if len(drop_keys):
                     keep = pc.invert(pc.is_in(batch.column(key), value_set=drop_keys))
                     batch = batch.filter(keep)

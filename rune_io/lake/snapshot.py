@@ -51,28 +51,35 @@ class Snapshot:
         """Measured rows per day of each stream (events: ``events/<patient>``): a file's
         rows over the days its partition has data for (``ceil(max_time - partition
         start)``, at least 1: a daily file counts one day)."""
-        t = self.files
-        if t.num_rows == 0:
+        if self.files.num_rows == 0:
             return {}
-        last = pc.coalesce(t.column("max_time"), t.column("partition_start"))
-        span_us = pc.cast(pc.subtract(last, t.column("partition_start")), pa.int64())
-        days = pc.max_element_wise(pc.ceil(pc.divide(pc.cast(span_us, pa.float64()), _DAY_US)), 1.0)
-        g = (
-            pa.table(
+        parts = []  # per-batch sums, so temporaries stay one batch
+        for batch in self.files.select(
+            ["stream_id", "patient_id", "rows", "max_time", "partition_start"]
+        ).to_batches(1 << 20):
+            ps = batch.column("partition_start")
+            last = pc.coalesce(batch.column("max_time"), ps)
+            span_us = pc.cast(pc.subtract(last, ps), pa.int64())
+            days = pc.max_element_wise(
+                pc.ceil(pc.divide(pc.cast(span_us, pa.float64()), _DAY_US)), 1.0
+            )
+            part = pa.table(
                 {
-                    "s": t.column("stream_id"),
-                    "p": t.column("patient_id"),
-                    "r": t.column("rows"),
+                    "s": batch.column("stream_id"),
+                    "p": batch.column("patient_id"),
+                    "r": batch.column("rows"),
                     "d": days,
                 }
             )
+            parts.append(part.group_by(["s", "p"]).aggregate([("r", "sum"), ("d", "sum")]))
+        g = (
+            pa.concat_tables(parts).unify_dictionaries()
             .group_by(["s", "p"])
-            .aggregate([("r", "sum"), ("d", "sum")])
-        )
+            .aggregate([("r_sum", "sum"), ("d_sum", "sum")])
+        )  # fmt: skip
         out: dict[str, float] = {}
-        for s, p, r, d in zip(
-            *(g.column(c).to_pylist() for c in ("s", "p", "r_sum", "d_sum")), strict=True
-        ):
+        cols = (g.column(c).to_pylist() for c in ("s", "p", "r_sum_sum", "d_sum_sum"))
+        for s, p, r, d in zip(*cols, strict=True):
             key = s or f"{EVENTS_PREFIX}{p}"
             out[key] = out.get(key, 0.0) + float(r) / max(float(d), 1.0)
         return out
