@@ -415,9 +415,10 @@ class Catalog:
             top = [t for t in [*deltas, _pending_files(pend.files)] if t.num_rows]
             winners = last_per_path(pa.concat_tables(top)) if top else None
             drop = winners.column("key") if winners else pa.array([], pa.int64())
-            batches = list(self.store.base_batches("files", drop, "key", columns, dictionary))
+            batches = list(self.store.base_batches("files", drop, "key", columns, dictionary, True))
             if not batches:  # an empty base
-                batches = [self.store.read_parts("files", columns, dictionary)[0]]
+                empty = self.store.read_parts("files", columns, dictionary)[0]
+                batches = [empty.drop_columns(["key"])]  # type: ignore[union-attr]
             base = pa.concat_tables(
                 pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches
             )
@@ -455,7 +456,9 @@ class Catalog:
 
         pend = read_pending(self.lake)
         files = self._resolved_files(pend, SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY)
-        files = files.drop_columns(["key"]).unify_dictionaries()  # one dictionary a column
+        if "key" in files.column_names:  # (dropped already when a base was streamed)
+            files = files.drop_columns(["key"])
+        files = files.unify_dictionaries()  # one dictionary a column
         marks = self._small_state(pend)["watermarks"].values()
         return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
 

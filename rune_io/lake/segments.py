@@ -141,6 +141,7 @@ class SegmentStore:
         key: str = "key",
         columns: list[str] | None = None,
         dictionary: tuple[str, ...] = (),
+        drop_key: bool = False,
     ):
         """Batches of the live base (projected to ``columns``) without the rows whose
         ``key`` is in ``drop_keys``: streamed, so filtering never copies the whole base."""
@@ -148,9 +149,10 @@ class SegmentStore:
         if base is None:
             return
         with self.lake.fs.open(self.lake.path(base), "rb") as f:
-            pf = pq.ParquetFile(f, read_dictionary=list(dictionary) or None)
-            for batch in pf.iter_batches(batch_size=1 << 18, columns=columns):
+            # sequential, unbuffered reads: peak memory stays near the result's size
+            pf = pq.ParquetFile(f, read_dictionary=list(dictionary) or None, pre_buffer=False)
+            for batch in pf.iter_batches(batch_size=1 << 18, columns=columns, use_threads=False):
                 if len(drop_keys):
                     keep = pc.invert(pc.is_in(batch.column(key), value_set=drop_keys))
                     batch = batch.filter(keep)
-                yield batch
+                yield batch.drop_columns([key]) if drop_key else batch
