@@ -5,7 +5,8 @@
 #   PREFECT_API_URL=http://127.0.0.1:4200/api deployments/process-pool.sh
 #
 # Optional environment:
-#   RUNE_API_LIMIT            slots of the `rune-api` global concurrency limit (default 8)
+#   RUNE_API_LIMIT            slots of the `rune-api` global concurrency limit (default 8);
+#                             every deployment in prefect.yaml passes api_limit: rune-api
 #   RUNE_ACCESS_TOKEN_ID, RUNE_ACCESS_TOKEN_SECRET
 #                             if both are set, they are saved (not printed) to the Prefect
 #                             Secret block `rune-credentials`; pass it as credentials_block
@@ -59,5 +60,5 @@ Done. Start a worker (its environment reaches every flow run):
   RUNE_LAKE_URL=s3://bucket/prefix \\
   RUNE_ACCESS_TOKEN_ID=... RUNE_ACCESS_TOKEN_SECRET=...   # or credentials_block: $BLOCK
   $PREFECT worker start --pool $POOL
-Runs cap their API readers with the parameter  api_limit: $LIMIT_NAME
+Every deployment in prefect.yaml caps its API readers with  api_limit: $LIMIT_NAME
 MSG

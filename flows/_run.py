@@ -13,19 +13,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from prefect import get_run_logger, task
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
+from flows.artifacts import RunArtifacts
 from rune_io import sync
 from rune_io.errors import RuneIOError
-from rune_io.lake import Catalog, Snapshot, check_writable
+from rune_io.lake import Catalog, Snapshot, check_format
 from rune_io.models import StreamMeta
 from rune_io.plan import Chunk, Window, WorkUnit
 from tasks import rune as rt
@@ -60,14 +55,19 @@ def new_run_id(kind: str) -> str:
 @task(name="prepare-lake", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def prepare_lake(lake_url: str, run_id: str, params: dict) -> dict:
     """Open the lake (refusing one of another format version), recover what a crashed
-    run left (pending entries, intents, staging files), record the run's start."""
-    lake = runtime.lake(lake_url)
-    check_writable(lake)
-    cat = Catalog(lake)
+    run left (pending entries, intents, staging files), record the run's start. Returns
+    what was recovered and the object store's retry count before the run."""
+    store = runtime.lake(lake_url)
+    check_format(store)
+    retries = store.stats.retries  # the run's object-store retries count from here
+    cat = Catalog(store)
     rep = cat.recover()
     cat.begin_run(run_id, params)
-    folded = rep.commit.pending_objects if rep.commit else 0
-    return {"pending_folded": folded, "temps": len(rep.temps_removed)}
+    recovered = {
+        "pending_folded": rep.commit.pending_objects if rep.commit else 0,
+        "temps": len(rep.temps_removed),
+    }
+    return {"repaired": recovered, "storage_retries": retries}
 
 
 def _artifact_key(kind: str) -> str:
@@ -90,13 +90,15 @@ def execute(
     log = get_run_logger()
     t0 = time.perf_counter()
     run_id = new_run_id(kind)
-    recovered = prepare_lake(lake, run_id, params)
-    if any(recovered.values()):
-        log.warning("recovered what an interrupted run left: %s", recovered)
+    prepared = prepare_lake(lake, run_id, params)
+    if any(prepared["repaired"].values()):
+        log.warning("recovered what an interrupted run left: %s", prepared["repaired"])
 
     patients, streams = rt.discover(selection, credentials_block, api_limit)
     work = sync.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
+    store = runtime.lake(lake).stats
+    retries_before = prepared["storage_retries"]
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
     snapshot = cat.snapshot()  # the run's one read of the catalog
@@ -113,23 +115,46 @@ def execute(
         len(units),
     )
 
-    results = _run_units(kind, lake, run_id, units, by_id, credentials_block, api_limit)
-    report = sync.summarize(run_id, kind, chunks, results, by_id)
-    report.tasks = len(units)
-    marks = sync.new_watermarks(snapshot.watermarks, by_id, results, may_start=may_start)
-    report.seconds = time.perf_counter() - t0
-    status = "completed" if report.ok else "incomplete"
-    stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
-    rt.commit_catalog(lake, run_id, marks, status, stats)
+    artifacts = RunArtifacts(log)
+    try:
+        results = _run_units(
+            kind, lake, run_id, units, by_id, credentials_block, api_limit, artifacts
+        )
+        report = sync.summarize(run_id, kind, chunks, results, by_id)
+        report.tasks = len(units)
+        report.checked = len(work)
+        marks = sync.new_watermarks(snapshot.watermarks, by_id, results, may_start=may_start)
+        report.seconds = time.perf_counter() - t0
+        report.storage_retries = store.retries - retries_before
+        status = "completed" if report.ok else "incomplete"
+        stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
+        rt.commit_catalog(lake, run_id, marks, status, stats)
+        report.storage_retries = store.retries - retries_before  # the commit's too
+        _report_artifacts(artifacts, kind, run_id, report)
+    finally:
+        artifacts.close()
+    if not report.ok:
+        raise IncompleteRun(report)
+    log.info(report.text())
+    return report
 
-    create_table_artifact(
+
+def _report_artifacts(
+    artifacts: RunArtifacts, kind: str, run_id: str, report: sync.RunReport
+) -> None:
+    artifacts.table(
         table=report.table_rows(),
         key=_artifact_key(kind),
-        description=f"**{kind} {run_id}**: {report.windows_landed}/{report.windows_planned} "
-        f"windows, {report.rows:,} rows, {len(report.failures)} failures, {report.seconds:.1f}s",
+        description=f"**{kind} {run_id}**: "
+        + (
+            f"{report.windows_landed}/{report.windows_planned} windows, {report.rows:,} rows, "
+            f"{len(report.failures)} failures, {report.seconds:.1f}s"
+            if report.windows_planned or report.failures
+            else f"up to date: {report.checked} streams checked, {report.seconds:.1f}s"
+        ),
     )
     if not report.ok:
-        create_markdown_artifact(
+        artifacts.markdown(
             key=f"rune-lake-{kind}-failures",
             markdown="\n".join(
                 ["| table | stream | window | error |", "|---|---|---|---|"]
@@ -139,9 +164,6 @@ def execute(
                 ]
             ),
         )
-        raise IncompleteRun(report)
-    log.info(report.text())
-    return report
 
 
 def _run_units(
@@ -152,6 +174,7 @@ def _run_units(
     streams: dict[str, StreamMeta],
     credentials_block: str | None,
     api_limit: str | None,
+    artifacts: RunArtifacts,
 ) -> list[sync.ChunkResult | BaseException]:
     """Submit every unit; gather one result per chunk, in unit order (a unit that died
     gives its exception for each of its chunks), updating a progress artifact as units
@@ -159,9 +182,7 @@ def _run_units(
     if not units:
         return []
     total = len(units)
-    progress_id = create_progress_artifact(
-        progress=0.0, description=f"{kind} {run_id}: tasks done, of {total}"
-    )
+    artifacts.progress_start(f"{kind} {run_id}: tasks done, of {total}")
     futures = [
         rt.fetch_unit.submit(
             lake,
@@ -188,7 +209,7 @@ def _run_units(
         for hook in PROGRESS_HOOKS:
             hook(label, done, total)
         if done % step == 0 or done == total:
-            update_progress_artifact(progress_id, 100.0 * done / total)
+            artifacts.progress(100.0 * done / total)
     flat: list[sync.ChunkResult | BaseException] = []
     for unit, res in zip(units, out, strict=True):
         if isinstance(res, list):

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, model_validator
 
-from flows import _run
+from flows import _run, params
 from flows.refresh import resolve_lake
 from flows.runners import make_task_runner
 from rune_io import sync
@@ -26,17 +26,45 @@ from rune_io.windows import to_utc
 class BackfillRange(BaseModel):
     """What to backfill. Dates are UTC days; ``end`` is exclusive, as in the Rune API."""
 
-    start: date = Field(description="First UTC day to load (inclusive), e.g. 2026-10-01")
-    end: date = Field(description="UTC day to stop before (exclusive), e.g. 2026-10-08")
-    projects: list[str] = Field(default_factory=list, description="Project ids (empty: all)")
-    cohorts: list[str] = Field(default_factory=list, description="Cohort ids (empty: all)")
-    patients: list[str] = Field(default_factory=list, description="Patient ids (empty: all)")
-    stream_ids: list[str] = Field(default_factory=list, description="Stream ids (empty: all)")
-    categories: list[str] = Field(default_factory=list, description="e.g. neural, vitals")
-    measurements: list[str] = Field(default_factory=list, description="e.g. tremor, heart_rate")
-    include_events: bool = Field(default=True, description="Also load patient events")
+    start: date = Field(
+        title="Start", description="First UTC day to load (inclusive), e.g. 2026-10-01"
+    )
+    end: date = Field(
+        title="End", description="UTC day to stop before (exclusive), e.g. 2026-10-08"
+    )
+    projects: list[str] = Field(
+        default_factory=list, title="Projects", description="Project ids (empty: all)"
+    )
+    cohorts: list[str] = Field(
+        default_factory=list, title="Cohorts", description="Cohort ids (empty: all)"
+    )
+    patients: list[str] = Field(
+        default_factory=list, title="Patients", description="Patient ids (empty: all)"
+    )
+    stream_ids: list[str] = Field(
+        default_factory=list, title="Stream ids", description="Stream ids (empty: all)"
+    )
+    categories: list[str] = Field(
+        default_factory=list, title="Categories", description="e.g. neural, vitals (empty: all)"
+    )
+    measurements: list[str] = Field(
+        default_factory=list,
+        title="Measurements",
+        description="e.g. tremor, heart_rate (empty: all)",
+    )
+    device_types: list[str] = Field(
+        default_factory=list, title="Device types", description="e.g. apple_watch (empty: all)"
+    )
+    org_id: str = Field(
+        default="", title="Org id", description="Make this org active first (empty: the active org)"
+    )
+    include_events: bool = Field(
+        default=True, title="Include events", description="Also load patient events"
+    )
     overwrite: bool = Field(
-        default=False, description="Fetch again partitions the lake already has complete"
+        default=False,
+        title="Overwrite",
+        description="Fetch again partitions the lake already has complete",
     )
 
     @model_validator(mode="after")
@@ -57,6 +85,9 @@ class BackfillRange(BaseModel):
                 f"(exclusive, i.e. through today, UTC)"
             )
         return self
+
+
+RangeParam = params.titled(BackfillRange, "Range")
 
 
 def _run_name() -> str:
@@ -110,27 +141,38 @@ def _starts_at_first_data(stream: StreamMeta, windows) -> bool:
     validate_parameters=True,
 )
 def backfill(
-    range: BackfillRange,  # noqa: A002 - the form's title in the Prefect UI
-    lake: str | None = None,
-    chunk_days: int = 7,
-    credentials_block: str | None = None,
-    api_limit: str | None = None,
+    range: RangeParam,  # noqa: A002 - the form's title in the Prefect UI
+    lake: params.Lake = "",
+    chunk_days: params.ChunkDays = 7,
+    credentials_block: params.CredentialsBlock = "",
+    api_limit: params.ApiLimit = "",
 ) -> sync.RunReport:
-    """Load ``range`` into the lake at ``lake`` (a directory or ``s3://bucket/prefix``;
-    default: ``RUNE_LAKE_URL``, else ``./lake``).
+    """Load ``range`` into the lake.
 
     Partitions touched by the range are fetched whole and replace their files. A
     backfill starting at a stream's first data also starts or advances its watermark,
     so the nightly refresh continues from there.
+
+    Args:
+        range: What to load: UTC days [start, end) and which patients and streams.
+        lake: Lake URL: a local directory or s3://bucket/prefix (empty: RUNE_LAKE_URL,
+            else ./lake).
+        chunk_days: Partitions (days or months) per task.
+        credentials_block: Name of a Prefect Secret block holding Rune credentials
+            (JSON with runeq's keys; empty: the worker's environment and config files).
+        api_limit: Name of a Prefect global concurrency limit capping concurrent API
+            readers across runs, e.g. rune-api (empty: no cap).
     """
     if chunk_days < 1:
         raise ValueError(f"chunk_days must be >= 1, got {chunk_days}")
     selection = sync.Selection(
+        org_id=range.org_id or None,
         projects=tuple(range.projects),
         cohorts=tuple(range.cohorts),
         patients=tuple(range.patients),
         categories=tuple(range.categories),
         measurements=tuple(range.measurements),
+        device_types=tuple(range.device_types),
         stream_ids=tuple(range.stream_ids),
         include_events=range.include_events,
     )
@@ -140,7 +182,7 @@ def backfill(
         selection,
         lambda streams, snapshot: plan(streams, snapshot, range, chunk_days),
         params={"range": range.model_dump(mode="json")},
-        credentials_block=credentials_block,
-        api_limit=api_limit,
+        credentials_block=credentials_block or None,
+        api_limit=api_limit or None,
         may_start=_starts_at_first_data,
     )

@@ -25,6 +25,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
 
+from flows import params
 from rune_io import sync
 from rune_io.errors import RuneIOError
 from tasks import runtime
@@ -134,36 +135,49 @@ def _wait(ids: list[Any], poll_seconds: float) -> dict[Any, Any]:
 # -- the flow --------------------------------------------------------------------------
 
 
+# the form's fields (see flows/params.py)
+GroupBy = params.titled(Literal["project", "patients"], "Group by")
+GroupSize = params.titled(int, "Group size")
+Deployment = params.titled(str, "Deployment")
+ChildParameters = params.titled(dict[str, Any], "Parameters")
+Wait = params.titled(bool, "Wait")
+PollSeconds = params.titled(float, "Poll seconds")
+
+
 @flow(name="cohort-fanout", validate_parameters=True)
 def cohort_fanout(
-    group_by: Literal["project", "patients"] = "project",
-    group_size: int = 10,
-    deployment: str = DEFAULT_TARGET,
-    parameters: dict[str, Any] | None = None,
-    projects: list[str] | None = None,
-    cohorts: list[str] | None = None,
-    org_id: str | None = None,
-    credentials_block: str | None = None,
-    api_limit: str | None = None,
-    wait: bool = True,
-    poll_seconds: float = 10.0,
+    group_by: GroupBy = "project",
+    group_size: GroupSize = 10,
+    deployment: Deployment = DEFAULT_TARGET,
+    parameters: ChildParameters = {},  # noqa: B006 - only read
+    projects: params.Projects = (),
+    cohorts: params.Cohorts = (),
+    org_id: params.OrgId = "",
+    credentials_block: params.CredentialsBlock = "",
+    api_limit: params.ApiLimit = "",
+    wait: Wait = True,
+    poll_seconds: PollSeconds = 10.0,
 ) -> list[dict[str, Any]]:
     """Start one run of ``deployment`` per project or per ``group_size`` patients.
 
     Args:
-        group_by: ``project`` (one child run per project) or ``patients`` (one per
-            ``group_size`` patients of the selection, in id order).
-        group_size: patients per child run when ``group_by`` is ``patients``.
-        deployment: the target, ``<flow>/<deployment>``; its concurrency limit caps how
+        group_by: project (one child run per project) or patients (one per group_size
+            patients of the selection, in id order).
+        group_size: Patients per child run when group_by is patients.
+        deployment: The target, <flow>/<deployment>; its concurrency limit caps how
             many children run at once.
-        parameters: parameters every child run gets (e.g. ``{"lookback_days": 1}``, or a
-            ``range`` for a backfill target); the group's patients are added.
-        projects, cohorts: split only these projects' or cohorts' patients.
-        org_id, credentials_block, api_limit: used here for discovery and passed on to
-            every child run.
-        wait: wait for every child and fail if one did not complete (else return as
+        parameters: Parameters every child run gets (e.g. {"lookback_days": 1}, or a
+            range for a backfill target); the group's patients are added.
+        projects: Split only these projects' patients (ids; empty: the whole org).
+        cohorts: Split only these cohorts' patients (ids; empty: the whole org).
+        org_id: Make this org active first; passed on to every child run.
+        credentials_block: Name of a Prefect Secret block holding Rune credentials, used
+            here for discovery and passed on to every child run.
+        api_limit: Name of a Prefect global concurrency limit capping concurrent API
+            readers, passed on to every child run, e.g. rune-api.
+        wait: Wait for every child and fail if one did not complete (else return as
             soon as they are all created).
-        poll_seconds: how often to check the children while waiting.
+        poll_seconds: How often to check the children while waiting, in seconds.
     """
     if group_by not in ("project", "patients"):
         raise ValueError(f"group_by must be 'project' or 'patients', got {group_by!r}")
@@ -171,9 +185,9 @@ def cohort_fanout(
         raise ValueError(f"group_size must be >= 1, got {group_size}")
     log = get_run_logger()
     selection = sync.Selection(
-        org_id=org_id, projects=tuple(projects or ()), cohorts=tuple(cohorts or ())
+        org_id=org_id or None, projects=tuple(projects or ()), cohorts=tuple(cohorts or ())
     )
-    groups = discover_groups(group_by, group_size, selection, credentials_block)
+    groups = discover_groups(group_by, group_size, selection, credentials_block or None)
     passed_on = {"org_id": org_id, "credentials_block": credentials_block, "api_limit": api_limit}
     base = {k: v for k, v in passed_on.items() if v} | dict(parameters or {})
 

@@ -12,7 +12,7 @@ from datetime import date
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows import _run
+from flows import _run, params
 from flows.runners import make_task_runner
 from rune_io import sync
 from rune_io.lake import Snapshot
@@ -41,45 +41,56 @@ def _run_name() -> str:
 
 @flow(name="refresh", flow_run_name=_run_name, task_runner=make_task_runner(), log_prints=False)
 def refresh(
-    lake: str | None = None,
-    projects: list[str] | None = None,
-    cohorts: list[str] | None = None,
-    patients: list[str] | None = None,
-    categories: list[str] | None = None,
-    measurements: list[str] | None = None,
-    device_types: list[str] | None = None,
-    stream_ids: list[str] | None = None,
-    org_id: str | None = None,
-    include_events: bool = True,
-    lookback_days: int = 0,
-    since: date | None = None,
-    chunk_days: int = 7,
-    credentials_block: str | None = None,
-    api_limit: str | None = None,
+    lake: params.Lake = "",
+    projects: params.Projects = (),
+    cohorts: params.Cohorts = (),
+    patients: params.Patients = (),
+    categories: params.Categories = (),
+    measurements: params.Measurements = (),
+    device_types: params.DeviceTypes = (),
+    stream_ids: params.StreamIds = (),
+    org_id: params.OrgId = "",
+    include_events: params.IncludeEvents = True,
+    lookback_days: params.LookbackDays = 0,
+    since: params.Since = "",
+    chunk_days: params.ChunkDays = 7,
+    credentials_block: params.CredentialsBlock = "",
+    api_limit: params.ApiLimit = "",
 ) -> sync.RunReport:
     """Incremental, cohort-wide refresh of the lake at ``lake``.
 
     Args:
-        lake: lake URL: a local directory or ``s3://bucket/prefix`` (default:
-            ``RUNE_LAKE_URL``, else ``./lake``).
-        projects, cohorts, patients: limit the cohort (ids; empty means the whole org).
-        categories, measurements, device_types, stream_ids: limit the streams.
-        org_id: make this org active first (default: the credentials' active org).
-        include_events: also load each patient's events into the ``events`` table.
-        lookback_days: days before each watermark to fetch again, for late data (0: a
+        lake: Lake URL: a local directory or s3://bucket/prefix (empty: RUNE_LAKE_URL,
+            else ./lake).
+        projects: Only the patients of these projects (ids; empty: the whole org).
+        cohorts: Only the patients of these cohorts (ids; empty: the whole org).
+        patients: Only these patients (ids; empty: the whole org).
+        categories: Only streams of these categories, e.g. neural, vitals (empty: all).
+        measurements: Only streams of these measurements, e.g. tremor (empty: all).
+        device_types: Only streams of devices of these types, e.g. apple_watch (empty: all).
+        stream_ids: Only these streams (ids; empty: all).
+        org_id: Make this org active first (empty: the credentials' active org).
+        include_events: Also load each patient's events into the events table.
+        lookback_days: Days before each watermark to fetch again, for late data (0: a
             run right after another fetches nothing; the nightly deployment uses 1).
-        since: first load of a never-seen stream starts here (default: its first data).
-        chunk_days: windows (days or months) per task.
-        credentials_block: name of a Prefect Secret block holding Rune credentials
-            (JSON with runeq's keys); default: environment and config files.
-        api_limit: name of a Prefect global concurrency limit capping concurrent API readers.
+        since: A never-loaded stream starts here: a UTC day, YYYY-MM-DD (empty: its
+            first data).
+        chunk_days: Partitions (days or months) per task.
+        credentials_block: Name of a Prefect Secret block holding Rune credentials
+            (JSON with runeq's keys; empty: the worker's environment and config files).
+        api_limit: Name of a Prefect global concurrency limit capping concurrent API
+            readers across runs, e.g. rune-api (empty: no cap).
     """
     if lookback_days < 0:
         raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
     if chunk_days < 1:
         raise ValueError(f"chunk_days must be >= 1, got {chunk_days}")
+    try:
+        since_t = to_utc(date.fromisoformat(since)) if since else None
+    except ValueError:
+        raise ValueError(f"since {since!r} is not a date: use YYYY-MM-DD (UTC)") from None
     selection = sync.Selection(
-        org_id=org_id,
+        org_id=org_id or None,
         projects=tuple(projects or ()),
         cohorts=tuple(cohorts or ()),
         patients=tuple(patients or ()),
@@ -95,7 +106,7 @@ def refresh(
             streams,
             snapshot.watermarks,
             lookback_days=lookback_days,
-            since=to_utc(since) if since else None,
+            since=since_t,
             chunk_days=chunk_days,
         )
 
@@ -105,7 +116,7 @@ def refresh(
         selection,
         planner,
         params={"selection": selection.describe(), "lookback_days": lookback_days},
-        credentials_block=credentials_block,
-        api_limit=api_limit,
+        credentials_block=credentials_block or None,
+        api_limit=api_limit or None,
         may_start=lambda stream, windows: True,
     )

@@ -126,6 +126,8 @@ def prefect_api_for_dask(timeout: int = 120) -> Iterator[tuple[str, bool]]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server = SubprocessASGIServer(port=_free_port())
+    saved_ui = os.environ.get("PREFECT_UI_API_URL")
+    os.environ["PREFECT_UI_API_URL"] = server.api_url  # its UI (not on 4200) calls it
     server.start(timeout=timeout)
     saved = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = server.api_url
@@ -136,10 +138,11 @@ def prefect_api_for_dask(timeout: int = 120) -> Iterator[tuple[str, bool]]:
             finally:
                 _drain_to_api()
     finally:
-        if saved is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = saved
+        for var, value in (("PREFECT_API_URL", saved), ("PREFECT_UI_API_URL", saved_ui)):
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
         server.stop()
 
 

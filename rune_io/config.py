@@ -361,8 +361,9 @@ def _resolve_auth(sources: list[_Source]) -> _Auth:
     raise ConfigError(
         "no Rune credentials found (looked in: " + ", ".join(tried) + "). Set "
         "RUNE_ACCESS_TOKEN_ID and RUNE_ACCESS_TOKEN_SECRET (or RUNE_CLIENT_KEY_ID and "
-        "RUNE_CLIENT_ACCESS_KEY, or RUNE_JWT), or run `runeq configure setup` to write "
-        "~/.rune/config"
+        "RUNE_CLIENT_ACCESS_KEY, or RUNE_JWT), or write access_token_id and "
+        "access_token_secret to ~/.rune/config (YAML) or under rune: in rune-lake.yaml; "
+        "`rune-lake settings` shows what each source holds"
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -183,22 +183,28 @@ def _stream_filters(sel) -> dict[str, str] | None:
 
 
 def _select_streams(pool: _Pool, sel, patients: Sequence[Patient]) -> list[StreamMeta]:
+    device_type = {(d.patient_id, d.id): d.device_type_id for p in patients for d in p.devices}
+    ids = [p.id for p in patients]
     if sel.stream_ids:
-        ids = list(dict.fromkeys(sel.stream_ids))
-        chunks = [ids[i : i + 100] for i in range(0, len(ids), 100)]
-        streams = [s for part in pool.map("streams", _by_ids, chunks) for s in part]
+        wanted = list(dict.fromkeys(sel.stream_ids))
+        chunks = [wanted[i : i + 100] for i in range(0, len(wanted), 100)]
+        try:
+            streams = [s for part in pool.map("streams", _by_ids, chunks) for s in part]
+        except NotFound as exc:
+            raise ConfigError(f"unknown stream id: {exc.message or exc}") from None
         if sel.projects or sel.cohorts or sel.patients:
-            allowed = {p.id for p in patients}
+            allowed = set(ids)
             streams = [s for s in streams if s.patient_id in allowed]
     else:
         params = _stream_filters(sel)
         per_patient = pool.map(
-            "streams",
-            lambda g, pid: g.streams(patient_id=pid, parameters=params),
-            [p.id for p in patients],
+            "streams", lambda g, pid: g.streams(patient_id=pid, parameters=params), ids
         )
         streams = [s for part in per_patient for s in part]
-    device_type = {(d.patient_id, d.id): d.device_type_id for p in patients for d in p.devices}
+        if params and not streams:  # a filter matched nothing: name what exists
+            every = pool.map("streams", lambda g, pid: g.streams(patient_id=pid), ids)
+            _check_filters(sel, [s for part in every for s in part], device_type)
+    _check_filters(sel, streams, device_type)
 
     def keep(s: StreamMeta) -> bool:
         if sel.categories and s.category not in sel.categories:
@@ -210,6 +216,34 @@ def _select_streams(pool: _Pool, sel, patients: Sequence[Patient]) -> list[Strea
         return True
 
     return sorted((s for s in streams if keep(s)), key=lambda s: s.id)
+
+
+def _check_filters(
+    sel, streams: Sequence[StreamMeta], device_type: Mapping[tuple[str, str], str]
+) -> None:
+    """A filter value that matches no stream of the selection is a mistake (a typo, a
+    wrong patient): say so, naming the values that exist, instead of loading nothing."""
+    present = {
+        "category": {s.category for s in streams},
+        "measurement": {s.measurement for s in streams},
+        "device type": {device_type.get((s.patient_id, s.device_id)) for s in streams},
+        "stream id": {s.id for s in streams},
+    }
+    asked = {
+        "category": sel.categories,
+        "measurement": sel.measurements,
+        "device type": sel.device_types,
+        "stream id": sel.stream_ids,
+    }
+    for kind, values in asked.items():
+        have = sorted(v for v in present[kind] if v)
+        missing = [v for v in values if v not in present[kind]]
+        if missing:
+            shown = ", ".join(have[:12]) + (f", ... ({len(have)} in all)" if len(have) > 12 else "")
+            raise ConfigError(
+                f"{kind} {', '.join(map(repr, missing))} matches no stream of the selection "
+                f"({sel.describe()}); {kind} values there: {shown or 'none'}"
+            )
 
 
 def _by_ids(g: GraphClient, ids: Iterable[str]) -> list[StreamMeta]:

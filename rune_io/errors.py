@@ -194,6 +194,14 @@ class LakeVersionError(LakeError):
     """The lake at a URL was written by a newer, incompatible layout version."""
 
 
+class LakeFullError(LakeError):
+    """The lake's filesystem ran out of space while a file was being written.
+
+    Nothing partial is published (the staging file is removed); the message names the
+    directory, the free space left and a lower bound of what the file needed.
+    """
+
+
 class PartitionWindowError(LakeError):
     """Rows handed to a partition writer lie outside that partition's time window."""
 

@@ -364,6 +364,7 @@ class RunReport:
     run_id: str
     kind: str
     streams: int = 0
+    checked: int = 0
     chunks: int = 0
     tasks: int = 0
     windows_planned: int = 0
@@ -371,6 +372,7 @@ class RunReport:
     tables: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    storage_retries: int = 0  # object-store attempts retried (S3 throttling, 5xx)
 
     @property
     def ok(self) -> bool:
@@ -399,10 +401,16 @@ class RunReport:
         return out
 
     def text(self) -> str:
+        if not self.windows_planned and not self.failures:
+            return (
+                f"run {self.run_id} ({self.kind}): up to date: {self.checked} streams checked, "
+                f"nothing to fetch, {self.seconds:.1f}s"
+            )
         lines = [
             f"run {self.run_id} ({self.kind}): {self.windows_landed}/{self.windows_planned} windows "
             f"landed in {self.chunks} chunks ({self.tasks} tasks) over {self.streams} streams, {self.rows:,} rows, "
             f"{self.seconds:.1f}s"
+            + (f", storage retries: {self.storage_retries}" if self.storage_retries else "")
         ]
         for name, t in sorted(self.tables.items()):
             lines.append(

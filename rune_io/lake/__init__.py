@@ -19,7 +19,7 @@ from rune_io.lake.repair import RepairReport
 from rune_io.lake.snapshot import Snapshot
 from rune_io.lake.storage import Lake, open_lake
 from rune_io.lake.summary import render_catalog_summary
-from rune_io.lake.version import FORMAT_VERSION, check_writable
+from rune_io.lake.version import FORMAT_VERSION, check_format
 from rune_io.lake.writer import write_events, write_stream_partition
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "RepairReport",
     "SchemaConflictError",
     "Snapshot",
-    "check_writable",
+    "check_format",
     "open_lake",
     "partition_for",
     "partitions_between",

@@ -64,7 +64,7 @@ from rune_io.lake.resolve import (
 from rune_io.lake.resolve import parse_time as _parse_time
 from rune_io.lake.segments import SegmentStore
 from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
-from rune_io.lake.version import check_writable
+from rune_io.lake.version import check_format
 from rune_io.models import StreamMeta
 
 #: Footer key holding a file's own catalog entry (lets :meth:`Catalog.repair` rebuild it).
@@ -246,10 +246,14 @@ def _stream_row(s: StreamMeta, run_id: str, seen_at: datetime) -> dict[str, Any]
     }
 
 
+#: columns every data file has, never null: ``_common_metadata`` declares them so
+NON_NULL = frozenset({"time", "time_ns"})
+
+
 def _merge_schema(table: str, known: pa.Schema | None, new: pa.Schema, where: str) -> pa.Schema:
     """Union of two schemas; raises :class:`SchemaConflictError` on a type change."""
-    if known is None:
-        return pa.schema([f.with_nullable(True) for f in new])
+    if known is None:  # the columns every file has non-null stay non-null
+        return pa.schema([f if f.name in NON_NULL else f.with_nullable(True) for f in new])
     fields = list(known)
     for f in new:
         i = known.get_field_index(f.name)
@@ -322,7 +326,7 @@ class Catalog:
 
     def begin_run(self, run_id: str, params: dict[str, Any] | None = None) -> None:
         """Record the start of a run (refusing a lake of another format version)."""
-        check_writable(self.lake)
+        check_format(self.lake)
         row = {"run_id": run_id, "status": "running", "started_at": _now(), "params": params or {}}
         self._put_json(self._pending(run_id, "run", "begin"), row)
 
@@ -495,7 +499,7 @@ class Catalog:
         segment per table, then delete them. Idempotent. ``run_id`` is accepted for
         symmetry; all pending runs are folded. Commits take turns under the lake's commit
         lock (:mod:`rune_io.lake.lock`). Refuses a lake of another format version."""
-        check_writable(self.lake)
+        check_format(self.lake)
         with commit_lock(self.lake):
             return self._commit()
 

@@ -11,6 +11,7 @@ the object even when the ``with`` body raised, publishing a partial file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,8 +26,10 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from rune_io.lake.errors import LakeError, LakeVersionError
+from rune_io.lake.errors import LakeError, LakeFullError, LakeVersionError
 from rune_io.lake.layout import CATALOG_DIR, LAYOUT_VERSION, STAGING_DIR
+from rune_io.lake.retries import StorageStats
+from rune_io.lake.retries import watch as watch_retries
 from rune_io.lake.version import FORMAT_VERSION
 
 _CHUNK = 1 << 20
@@ -39,6 +42,8 @@ class Lake:
     url: str
     fs: fsspec.AbstractFileSystem = field(repr=False, compare=False)
     root: str
+    #: the object store's retries so far (S3; always 0 locally), see rune_io.lake.retries
+    stats: StorageStats = field(default_factory=StorageStats, repr=False, compare=False)
 
     @property
     def is_local(self) -> bool:
@@ -61,6 +66,10 @@ class Lake:
 
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self.path(rel))
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    return isinstance(fs, LocalFileSystem)
 
 
 def _s3_options_from_env(options: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +109,9 @@ def open_lake(
         options = _s3_options_from_env(options)
     fs, root = fsspec.core.url_to_fs(url, **options)
     root = root.rstrip("/")
-    lake = Lake(url=url, fs=fs, root=root)
+    lake = Lake(
+        url=url, fs=fs, root=root, stats=watch_retries(fs) if not _is_local(fs) else StorageStats()
+    )
     marker = lake.path(f"{CATALOG_DIR}/_lake.json")
     try:
         info = json.loads(fs.cat_file(marker))
@@ -123,6 +134,83 @@ def open_lake(
             f"up to {LAYOUT_VERSION}: upgrade rune-lake"
         )
     return lake
+
+
+#: a quick answer for the pre-flight check: bounded connect timeout, no retry storm
+_PROBE_S3_OPTIONS = {
+    "config_kwargs": {"connect_timeout": 3, "read_timeout": 10, "retries": {"max_attempts": 2}}
+}
+
+
+def check_writable(url: str, storage_options: dict[str, Any] | None = None) -> None:
+    """Open (create) the lake at ``url`` and write and remove a probe object, quickly.
+
+    Raises :class:`LakeError` with one line saying what is wrong and what to set: no
+    credentials found, endpoint unreachable, access denied, no such bucket, a path that
+    cannot be written. Meant to run before a flow starts (an S3 endpoint that does not
+    answer fails in seconds, not after botocore's and s3fs's retries).
+    """
+    options = dict(storage_options or {})
+    remote = (fsspec.core.split_protocol(url)[0] or "file") in ("s3", "s3a")
+    if remote:
+        for key, value in _PROBE_S3_OPTIONS.items():
+            options.setdefault(key, value)
+    with storage_errors(url):
+        lake = open_lake(url, options)
+        if remote:
+            lake.fs.retries = 1  # s3fs's own retry loop (5 by default), on this instance only
+        put_bytes(lake, f"{CATALOG_DIR}/_write_probe", b"ok")
+        lake.fs.rm_file(lake.path(f"{CATALOG_DIR}/_write_probe"))
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn the storage errors a user causes (credentials, endpoint, permissions, bucket,
+    path) into a one-line :class:`LakeError` that says what to set."""
+    try:
+        yield
+    except LakeError:
+        raise
+    except Exception as exc:
+        message = _storage_problem(url, exc)
+        if message is None:
+            raise
+        raise LakeError(message) from None
+
+
+def _storage_problem(url: str, exc: BaseException) -> str | None:
+    name = type(exc).__name__
+    text = " ".join(str(exc).split())
+    cause = type(exc.__cause__).__name__ if exc.__cause__ else ""
+    remote = (fsspec.core.split_protocol(url)[0] or "file") not in ("file", "local")
+    endpoint = (
+        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+    )
+    if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
+        return (
+            f"no AWS credentials found for the lake {url!r}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL for MinIO & co."
+        )
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        return (
+            f"cannot reach the S3 endpoint {endpoint} for the lake {url!r} ({text}): check "
+            "AWS_ENDPOINT_URL (MinIO & co.) or the network"
+        )
+    if isinstance(exc, PermissionError) and remote:
+        return (
+            f"access denied to the lake {url!r} ({text}): use AWS credentials "
+            "(AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) allowed to list, "
+            "read, write and delete under it"
+        )
+    if isinstance(exc, FileNotFoundError) and cause == "NoSuchBucket":
+        bucket = url.split("://", 1)[-1].split("/", 1)[0]
+        return (
+            f"no such bucket {bucket!r} for the lake {url!r} at {endpoint}: create it, or "
+            "fix --lake (or RUNE_LAKE_URL)"
+        )
+    if isinstance(exc, OSError):
+        return f"cannot write to the lake at {url!r}: {text or name}"
+    return None
 
 
 @dataclass
@@ -169,9 +257,47 @@ def atomic_file(lake: Lake, rel: str) -> Iterator[tuple[str, Published]]:
             os.replace(tmp, final)
         else:
             lake.fs.put_file(tmp, final)
+    except OSError as exc:
+        if not _is_no_space(exc):
+            raise
+        raise _disk_full(tmp, rel) from exc
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _is_no_space(exc: OSError) -> bool:
+    """ENOSPC or EDQUOT, from Python's own I/O or from Arrow's (which puts the errno in
+    its message: ``[errno 28] No space left on device``)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "[errno 28]" in text or "No space left on device" in text
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _disk_full(tmp: str, rel: str) -> LakeFullError:
+    folder = os.path.dirname(tmp)
+    written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
+    try:
+        st = os.statvfs(folder)
+        free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+        where = f"{_size(free)} free of {_size(total)}"
+    except OSError:
+        where = "free space unknown"
+    reached = f"; the file had reached {_size(written)}" if written else ""
+    return LakeFullError(
+        f"no space left on the disk at {folder!r} ({where}) while writing {rel!r}{reached}: "
+        f"free at least {_size(max(2 * written, 1 << 20))} (a whole partition file, plus "
+        "room for the catalog) and run again - nothing partial was published"
+    )
 
 
 def put_bytes(lake: Lake, rel: str, data: bytes) -> None:

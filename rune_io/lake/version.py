@@ -5,7 +5,7 @@ The version is recorded in the catalog's marker, ``_catalog/_lake.json``, as
 version 1 (the format of rune-lake 0.x: ``<category>__<measurement>`` tables, µs times,
 one consolidated catalog file per table). Writing v2 files into it would silently mix two
 formats in one table, so every write path (:meth:`Catalog.begin_run`,
-:meth:`Catalog.commit`, the CLI's preflight) calls :func:`check_writable` first; reading
+:meth:`Catalog.commit`, the CLI's preflight) calls :func:`check_format` first; reading
 an old lake (``rune-lake catalog``) still works.
 """
 
@@ -34,7 +34,7 @@ def format_version(lake: Lake) -> int:
     return int(info.get("format_version", 1))
 
 
-def check_writable(lake: Lake) -> None:
+def check_format(lake: Lake) -> None:
     """Raise :class:`LakeVersionError` (one line) unless this code may write ``lake``."""
     found = format_version(lake)
     if found != FORMAT_VERSION:

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,11 +160,19 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    """Server on 127.0.0.1 (own home and sqlite DB, scheduler off so the nightly
-    schedule never fires), pool + API limit + Secret block, ``prefect deploy --all`` from
-    the repository root, the emulator in this process, and a process worker whose
-    environment carries the Rune URLs and the lake (credentials come from the block)."""
-    base = tmp_path_factory.mktemp("prefect")
+    """The Prefect stack of :func:`start_stack`, without its UI."""
+    with start_stack(tmp_path_factory.mktemp("prefect")) as st:
+        yield st
+
+
+@contextmanager
+def start_stack(base: Path, ui: bool = False) -> Iterator[Stack]:
+    """Server on 127.0.0.1 (own home and sqlite DB, scheduler on: the nightly schedule
+    gets its runs, at 02:30 UTC, which no test waits for; the UI only when ``ui``), pool +
+    API limit + Secret block, ``prefect deploy --all`` from the repository root, the
+    emulator in this process, and a process worker whose environment carries the Rune URLs
+    and the lake (credentials come from the block)."""
+
     home, logs, lake = base / "home", base / "logs", base / "lake"
     for d in (home, logs):
         d.mkdir()
@@ -177,8 +186,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     server_env = clean_env(
         **common,
         PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
+        # the real scheduler (it is what makes the nightly schedule fire), polling often
+        # so the deployments' runs appear within seconds of `prefect deploy`
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        PREFECT_SERVER_UI_ENABLED="true" if ui else "false",
+        PREFECT_UI_API_URL=api_url,  # a server off port 4200: its UI must call this one
     )
     client_env = clean_env(**common, PREFECT_API_URL=api_url)
     procs: list[subprocess.Popen] = []

@@ -4,7 +4,7 @@ runs created through the API as the UI's Custom Run creates them, the lake check
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import duckdb
@@ -73,18 +73,47 @@ def test_deployments_are_registered_as_in_prefect_yaml(stack):
         nightly = client.read_deployment_by_name("refresh/nightly-refresh")
         backfill = client.read_deployment_by_name("backfill/backfill")
         fanout = client.read_deployment_by_name("cohort-fanout/cohort-fanout")
-        client.read_deployment_by_name("refresh/refresh-group")
+        group = client.read_deployment_by_name("refresh/refresh-group")
+        limits = {gcl.name for gcl in client.read_global_concurrency_limits(limit=50, offset=0)}
+    assert API_LIMIT in limits
     assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in nightly.schedules] == [
         ("30 2 * * *", "UTC", True)
     ]
     assert backfill.schedules == [] and backfill.enforce_parameter_schema
+    form = backfill.parameter_openapi_schema["properties"]  # what the Custom run form shows
+    assert form["credentials_block"]["title"] == "Credentials block"
+    assert form["credentials_block"]["type"] == "string" and "anyOf" not in form["api_limit"]
+    assert all(p.get("description") for p in form.values())
     assert backfill.global_concurrency_limit.limit == 2
     assert backfill.concurrency_options.collision_strategy == "ENQUEUE"
     assert [s.active for s in fanout.schedules] == [False]
+    for dep in (nightly, backfill, fanout, group):
+        # the limit process-pool.sh creates caps the API readers of every deployment
+        assert dep.parameters["api_limit"] == API_LIMIT
     for dep in (nightly, backfill, fanout):
         assert dep.work_pool_name == "rune-lake-process"
         assert "RUNE_ACCESS_TOKEN_SECRET" not in str(dep.job_variables)
         assert "secret" not in str(dep.parameters).lower()
+
+
+def test_the_scheduler_gives_nightly_refresh_its_runs_at_0230_utc(stack):
+    """The server's own scheduler (not switched off) creates the cron's runs: with a
+    SQLAlchemy it cannot work with, it raises every loop and no run ever appears."""
+    with SyncPrefectClient(stack.api_url) as client:
+        nightly = client.read_deployment_by_name("refresh/nightly-refresh")
+        ids = DeploymentFilter(id=DeploymentFilterId(any_=[nightly.id]))
+        deadline = time.monotonic() + 90
+        while True:
+            runs = client.read_flow_runs(deployment_filter=ids, flow_run_filter=FlowRunFilter())
+            scheduled = [r for r in runs if r.state and r.state.is_scheduled()]
+            if scheduled or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    assert scheduled, f"no scheduled run of nightly-refresh after 90 s:\n{stack.log_tail('server')}"
+    times = sorted(r.expected_start_time.astimezone(UTC) for r in scheduled)
+    assert all((t.hour, t.minute, t.second) == (2, 30, 0) for t in times), times
+    assert times[0] > datetime.now(UTC) and times[0] - datetime.now(UTC) <= timedelta(days=1)
+    assert all(r.parameters.get("lookback_days") == 1 for r in scheduled)
 
 
 def test_custom_run_of_backfill_lands_the_range_in_the_lake(stack):

@@ -116,7 +116,8 @@ def cli(*args: str, env_vars: dict[str, str], timeout: float = 180) -> CliResult
 
     from prefect.settings import PREFECT_API_URL
 
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    keep = ("PATH", "HOME", "LANG", "TMPDIR", "PREFECT_HOME", "AWS_EC2_METADATA_DISABLED")
+    base = {k: v for k, v in os.environ.items() if k in keep}
     full = (
         base
         | {

@@ -5,6 +5,7 @@ request; a 401 is never retried."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rune_io.emulator import DEMO_ACCESS_TOKEN_SECRET
 from tests.faults.conftest import (
     CLIENT_KEY,
     CLIENT_KEY_ID,
+    NOW,
     OUTPUTS,
     TOKEN_ID,
     TOKEN_SECRET,
@@ -151,6 +153,11 @@ def test_mixed_credential_families_in_the_environment(tmp_path, home):
         (["--project", "proj-nope"], "unknown project id 'proj-nope'"),
         (["--patient", "p-nope"], "unknown patient id 'p-nope'"),
         (["--since", "31-10-2026"], "--since '31-10-2026' is not a date"),
+        (["--category", "vital"], "category 'vital' matches no stream of the selection"),
+        (["--category", "vital"], "category values there: behavior, kinematics, neural"),
+        (["--measurement", "heartrate"], "measurement 'heartrate' matches no stream"),
+        (["--device-type", "apple_wach"], "device type values there: apple_watch,"),
+        (["--stream-id", "no-such-stream"], "unknown stream id"),
     ],
 )
 def test_unknown_ids_and_bad_dates_in_refresh(tmp_path, fast_config, home, args, expect):
@@ -161,6 +168,22 @@ def test_unknown_ids_and_bad_dates_in_refresh(tmp_path, fast_config, home, args,
     line = _one_error_line(err)
     assert code == 2 and expect in line, line
     assert data == []
+
+
+def test_backfill_takes_the_same_filters_and_rejects_a_typo(tmp_path, fast_config, home):
+    with emulator(fast_config) as emu:
+        start, end = NOW.date(), NOW.date() + timedelta(days=1)
+        emu.stats.reset()
+        code, err = run(
+            *("backfill", "--lake", str(tmp_path / "lake")),
+            *("--start", start.isoformat(), "--end", end.isoformat()),
+            *("--device-type", "apple_wach"),
+            home=home,
+        )
+        data = [r for r in emu.stats.log if r[1].startswith(("/v1", "/v2"))]
+    line = _one_error_line(err)
+    assert code == 2 and "device type 'apple_wach' matches no stream" in line, line
+    assert "apple_watch" in line and data == []
 
 
 @pytest.mark.parametrize(
@@ -214,3 +237,28 @@ def _settings(home: Path) -> tuple[int, str]:
         res = CliRunner().invoke(app, ["settings"], catch_exceptions=False)
     OUTPUTS.append(res.output)
     return res.exit_code, res.output
+
+
+def test_settings_without_credentials_show_every_source_and_what_it_holds(tmp_path, home):
+    (home / ".rune").mkdir()
+    (home / ".rune" / "config").write_text(f"access_token_id: {TOKEN_ID}\nstream_url: http://x:1\n")
+    cfg = tmp_path / "rune-lake.yaml"
+    cfg.write_text("rune:\n  read_timeout: 5\n")
+    from flows.cli import app
+
+    with env({"RUNE_CLIENT_ACCESS_KEY": CLIENT_KEY, "HOME": str(home)}):
+        res = CliRunner().invoke(app, ["settings", "--config", str(cfg)], catch_exceptions=False)
+    OUTPUTS.append(res.output)
+    out, err = res.stdout, res.stderr
+    assert res.exit_code == 2
+    line = _one_error_line(err)
+    assert "RUNE_CLIENT_KEY_ID" in line and "runeq configure" not in line
+    assert "environment\n    RUNE_CLIENT_ACCESS_KEY = ********** (set)" in out
+    assert f"project file {cfg}\n    rune.read_timeout = 5" in out
+    runeq = home / ".rune" / "config"
+    assert (
+        f"runeq config file {runeq}\n    access_token_id = faul...\n    stream_url = http://x:1"
+        in out
+    )
+    assert "credentials block: none named" in out
+    assert CLIENT_KEY not in res.output and TOKEN_ID not in res.output

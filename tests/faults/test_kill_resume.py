@@ -6,6 +6,7 @@ rows, bytes, checksum), nothing partial or temporary is visible, nothing is dupl
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import signal
@@ -99,6 +100,7 @@ def test_killed_at_a_random_moment_resumes(tmp_path, fast_config, want, seed):
     with emulator(fast_config, **EMU) as emu:
         env = {
             "PATH": "/usr/bin:/bin",
+            "PREFECT_HOME": os.environ["PREFECT_HOME"],
             "PREFECT_API_URL": PREFECT_API_URL.value() or "",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PYTHONPATH": str(REPO),

@@ -60,6 +60,7 @@ def test_refresh_then_nothing_then_only_new_data(tmp_path):
         emu.stats.reset()
         again = refresh(lake=lake, categories=LIGHT)
         assert again.windows_planned == 0 and data_requests(emu) == []
+        assert f"up to date: {rep.streams} streams checked" in again.text(), again.text()
 
         # the clock moves: only the open day and the new data are fetched
         emu.stats.reset()

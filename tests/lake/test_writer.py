@@ -159,6 +159,11 @@ def test_schema_evolution(local_lake):
     Catalog(lake).commit("r2")
     common = Catalog(lake).table_schema("kinematics__acceleration")
     assert common.names[-1] == "quality" and "acceleration" in common.names
+    # as in the files: time is never null; the other columns may be
+    first = Catalog(lake).files().to_pylist()[0]["path"]
+    file_schema = pq.read_schema(lake.path(first))
+    assert not file_schema.field("time").nullable
+    assert not common.field("time").nullable and common.field("quality").nullable
     changed = StreamType(
         id="st-accel2",
         name="acceleration",

@@ -1,0 +1,260 @@
+"""What the ``rune-lake`` commands share: output, one-line errors and exit codes, the
+pre-flight check (settings, credentials, lake) and running a flow with a progress bar."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+
+
+def quiet_prefect(verbose: bool) -> None:
+    """Keep Prefect's console quiet unless --verbose: logs still reach the Prefect API,
+    and the CLI prints progress and a summary. Must run before Prefect is imported."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors():
+    """Turn the errors a user can cause into one line and an exit code."""
+    from rune_io.errors import RuneIOError
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except RuneIOError as exc:
+        raise fail(_one_line(exc)) from None
+    except (ValueError, PermissionError, FileNotFoundError, OSError) as exc:
+        raise fail(_one_line(exc)) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{text}" if text else type(exc).__name__
+
+
+def set_runner(runner: str, workers: int | None) -> None:
+    if runner not in ("threads", "dask"):
+        raise fail(f"--runner must be 'threads' or 'dask', not {runner!r}")
+    os.environ["RUNE_LAKE_TASK_RUNNER"] = runner
+    if workers is not None:
+        if workers < 1:
+            raise fail(f"--workers must be at least 1, got {workers}")
+        os.environ["RUNE_LAKE_WORKERS"] = str(workers)
+
+
+def preflight(lake_url: str, config: Path | None, patients: list[str] | None = None):
+    """Check settings, credentials and the lake before any flow starts: fast, clear
+    failures instead of a run that retries into a wall. A client key reads one patient:
+    it is checked with ``patient(id)`` (it may not read ``user``); the lake must be of
+    this release's format version."""
+    from rune_io.client import RuneClient
+    from rune_io.config import FAMILIES, load_settings
+    from rune_io.discovery import client_key_needs_patient
+    from rune_io.errors import AuthError, ConfigError, NotFound, TransientError
+    from rune_io.lake import check_format, open_lake
+    from rune_io.lake.storage import check_writable
+    from rune_io.retry import RetryPolicy
+
+    settings = load_settings(config)
+    if config is not None:
+        os.environ["RUNE_LAKE_CONFIG"] = str(config)
+    quick = RetryPolicy(max_attempts=2, base=0.2, cap=1.0)
+    with RuneClient(settings, policy=quick) as client:
+        try:
+            user = None
+            if settings.auth_method == "client_keys":
+                client.graph.stream_types()  # any key may read these: checks the key
+                client_key_needs_patient(client.graph, patients or [])
+                for pid in patients or []:
+                    client.graph.patient(pid)
+            else:
+                user = client.graph.current_user()
+        except NotFound:
+            raise ConfigError(
+                f"the client key from {settings.sources.get('client_key_id', 'default')} "
+                f"cannot read patient(s) {', '.join(patients or [])}: a client key reads "
+                "exactly one patient, its own; pass that one with --patient"
+            ) from None
+        except AuthError as exc:
+            key = FAMILIES[settings.auth_method][0]
+            source = settings.sources.get(key, "default")
+            raise ConfigError(
+                f"the Rune API rejected the {settings.auth_method} credentials from {source} "
+                f"(HTTP {exc.status}: {exc.message or exc.type}). Fix or replace them there; "
+                "`rune-lake settings` shows every source used"
+            ) from None
+        except TransientError as exc:
+            raise ConfigError(
+                f"cannot reach the Rune API at {settings.graph_url}: {exc}. "
+                f"Check RUNE_GRAPH_URL / RUNE_STREAM_URL and the network"
+            ) from None
+    check_writable(lake_url)
+    check_format(open_lake(lake_url))  # never mix lake format versions
+    return settings, user
+
+
+@contextmanager
+def prefect_api_for_runner():
+    """Dask workers need a real Prefect API: with none configured, run a temporary local
+    server for the run (see flows.runners.prefect_api_for_dask)."""
+    if os.environ.get("RUNE_LAKE_TASK_RUNNER") != "dask":
+        yield
+        return
+    from flows.runners import prefect_api_for_dask
+
+    with prefect_api_for_dask() as (url, started):
+        if started:
+            err.print(
+                f"dask: started a temporary Prefect server at {url} for this run (set "
+                "PREFECT_API_URL to use your own)",
+                highlight=False,
+            )
+        yield
+
+
+try:  # the errors of a Prefect API that went away (httpx is Prefect's client)
+    import httpx
+
+    _PREFECT_API_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
+except ImportError:  # pragma: no cover - prefect always brings httpx
+    _PREFECT_API_ERRORS = ()
+
+
+@contextmanager
+def _prefect_api_loss():
+    """While a CLI run talks to a Prefect API: a lost API fails in seconds, not minutes,
+    and says so in one line.
+
+    Prefect's client retries a refused connection 5 times with exponential backoff
+    (2+4+8+16+32 s) for every call, and the end of a run makes several calls, so a
+    stopped server stalled the CLI for minutes after the data work was done. One retry
+    (2 s) still rides out a blip. Prefect's background services report every event and
+    log batch they could not deliver (a page of text each, on stderr): those reports are
+    dropped here, since the CLI's own error line says what happened."""
+    import logging
+
+    from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+
+    services = logging.getLogger("prefect._internal.concurrency")
+    quiet = _DropErrors()
+    services.addFilter(quiet)  # a filter survives Prefect's logging (re)configuration
+    raise_exceptions = logging.raiseExceptions
+    logging.raiseExceptions = False  # the API log handler's "--- Error logging to API ---"
+    try:
+        with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 1}):
+            yield PREFECT_API_URL.value() or "the temporary local server"
+    except _PREFECT_API_ERRORS:
+        raise  # the process exits; the services still drain into the dead API: stay quiet
+    except BaseException:
+        services.removeFilter(quiet)
+        logging.raiseExceptions = raise_exceptions
+        raise
+    services.removeFilter(quiet)
+    logging.raiseExceptions = raise_exceptions
+
+
+class _DropErrors:
+    """A logging filter that drops records of ERROR level and above."""
+
+    def filter(self, record) -> bool:
+        import logging
+
+        return record.levelno < logging.ERROR
+
+
+def run_flow(fn, **params) -> int:
+    """Run a flow in-process with a progress bar; print its summary; return an exit code."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows import _run
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("done"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    bar: dict[str, int] = {}
+
+    def hook(event: str, done: int, total: int) -> None:
+        if event not in bar:  # one bar per stage: discovery requests, then the tasks
+            bar[event] = progress.add_task(event, total=total)
+        progress.update(bar[event], completed=done, total=total)
+
+    _run.PROGRESS_HOOKS.append(hook)
+    try:
+        with prefect_api_for_runner(), progress, _prefect_api_loss() as api_url:
+            state = fn(return_state=True, **params)
+    except _PREFECT_API_ERRORS as exc:
+        raise fail(
+            f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): what "
+            "landed is in the lake, and the next run commits or repairs it; start the Prefect "
+            "server again (or check PREFECT_API_URL) and rerun",
+            EXIT_INCOMPLETE,
+        ) from None
+    finally:
+        _run.PROGRESS_HOOKS.remove(hook)
+    result = state.result(raise_on_failure=False)
+    if state.is_completed():
+        out.print(result.text(), highlight=False)
+        return 0
+    if isinstance(result, _run.IncompleteRun):
+        out.print(result.report.text(), highlight=False)
+        err.print(
+            f"[bold red]incomplete:[/] {len(result.report.failures)} chunk(s) failed; "
+            "what landed is committed, and the next run retries the rest",
+            highlight=False,
+        )
+        return EXIT_INCOMPLETE
+    raise fail(_one_line(result) if isinstance(result, BaseException) else str(state.message))
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def show_duckdb_sample(lake: str) -> None:
+    import duckdb
+
+    root = lake.rstrip("/")
+    query = (
+        "SELECT patient_id, date_trunc('day', time) AS day, count(*) AS samples,\n"
+        "       round(avg(heart_rate), 1) AS mean_bpm, round(max(heart_rate), 1) AS max_bpm\n"
+        f"FROM read_parquet('{root}/vitals__heart_rate/**/*.parquet', hive_partitioning=true)\n"
+        "GROUP BY ALL ORDER BY ALL LIMIT 8"
+    )
+    out.print("\n[bold]Query it with DuckDB:[/]\n" + query, highlight=False)
+    try:
+        rel = duckdb.sql(query)
+    except duckdb.Error as exc:
+        out.print(f"(query failed: {exc})")
+        return
+    cols = rel.columns
+    rows = rel.fetchall()
+    widths = [max(len(c), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
+    out.print("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)), highlight=False)
+    for r in rows:
+        out.print(
+            "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)), highlight=False
+        )

@@ -1,0 +1,123 @@
+"""The Prefect API goes away mid-run: a real ``prefect server`` stopped while the
+refresh's tasks run, then started again on the same database.
+
+Nothing in the lake is corrupted (no partial file under a table); what landed is
+committed or repaired by the next run, which completes equal to a clean load; the CLI
+says in one line what happened.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from rune_io.emulator import ChaosConfig
+from tests.deployments.conftest import clean_env, free_port, prefect_exe, stop
+from tests.faults.conftest import (
+    api_vars,
+    assert_lake_consistent,
+    assert_lakes_equal,
+    clean_lake,
+    cli,
+    emulator,
+    remember,
+)
+from tests.faults.test_disk_full import _assert_nothing_partial
+
+EMU = dict(patients=1, days=2)
+PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
+ARGS = [a for c in PARAMS["categories"] for a in ("--category", c)]
+
+
+@pytest.fixture(scope="module")
+def want(tmp_path_factory, fast_config):
+    return clean_lake(tmp_path_factory, fast_config, ("storage",), EMU, PARAMS)
+
+
+class Server:
+    """``prefect server start`` on a free loopback port, with its own PREFECT_HOME."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = clean_env(
+            PREFECT_HOME=str(self.home),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_UI_API_URL=self.url,
+        )
+        log = open(self.home / "server.log", "ab")  # noqa: SIM115 (closed with the process)
+        self.proc = subprocess.Popen(
+            [prefect_exe(), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(
+            f"prefect server did not start: {(self.home / 'server.log').read_text()[-2000:]}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+@pytest.mark.slow
+def test_prefect_api_lost_mid_run(tmp_path, fast_config, want):
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    server = Server(home)
+    server.start()
+    lake = remember(tmp_path / "lake")
+    args = ["refresh", "--lake", str(lake), *ARGS, "--config", str(fast_config)]
+    slow = ChaosConfig(p_delay=1.0, delay_s=0.8, apply_to_graphql=False)
+    try:
+        with emulator(fast_config, chaos=slow, **EMU) as emu:
+
+            def stop_after_some_data() -> None:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    if sum(p.startswith("/v2/") for _m, p, _q, _s in emu.stats.log) >= 2:
+                        server.stop()
+                        return
+                    time.sleep(0.05)
+
+            stopper = threading.Thread(target=stop_after_some_data, daemon=True)
+            stopper.start()
+            lost = cli(*args, env_vars=api_vars(emu) | {"PREFECT_API_URL": server.url})
+            stopper.join(timeout=5)
+            print(f"exit {lost.code}:\n{lost.text[-4000:]}")
+            assert lost.code != 0, lost.text[-3000:]
+            assert "Traceback" not in lost.text, lost.text[-3000:]
+            errors = [ln for ln in lost.err.splitlines() if ln.startswith("error:")]
+            assert len(errors) == 1 and "Prefect API" in errors[0], lost.err[-3000:]
+            assert server.url in errors[0]
+            _assert_nothing_partial(lake)
+
+            server.start()
+            emu.set_chaos(None)
+            again = cli(*args, env_vars=api_vars(emu) | {"PREFECT_API_URL": server.url})
+            assert again.code == 0, again.text[-3000:]
+    finally:
+        server.stop()
+    assert_lakes_equal(lake, want)
+    assert_lake_consistent(lake)
