@@ -17,9 +17,10 @@ each discovery concurrency (``RUNE_DISCOVERY_CONCURRENCY``). Wall time of the su
 ``catalog``: a synthetic lake catalog of N file entries (daily files of a year: N / 365
 streams, 4 per patient), written as a committed base segment; then, in a fresh
 subprocess per size (so peak RSS is that of the work alone): the run's catalog work,
-i.e. the snapshot, rates, refresh planning of every stream and backfill planning of a
-week, then committing a run of ``--run-files`` new entries (pending objects, watermarks,
-run record, commit), and, separately, a forced compaction. Wall time and peak RSS each.
+i.e. a refresh's snapshot, rates and planning of every stream, then committing a run of
+``--run-files`` new entries (pending objects, watermarks, run record, commit); and,
+each in its own process, a week's backfill planning over every stream (its snapshot
+holds the coverage columns) and a forced compaction. Wall time and peak RSS each.
 """
 
 from __future__ import annotations
@@ -198,8 +199,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_catalog(root: Path, run_files: int, compact: bool) -> dict:
-    """In this (fresh) process: plan + commit a run of ``run_files`` entries, or compact."""
+def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
+    """In this (fresh) process: plan + commit a refresh of ``run_files`` new entries
+    (``run``), plan a backfill (``backfill``), or compact (``compact``)."""
     from flows.backfill import BackfillRange, plan
     from rune_io import sync
     from rune_io.lake import Catalog, FileEntry, open_lake
@@ -208,8 +210,7 @@ def measure_catalog(root: Path, run_files: int, compact: bool) -> dict:
 
     lake = open_lake(str(root), create=False)
     cat = Catalog(lake)
-    rss0 = _peak_mb()
-    if compact:
+    if mode == "compact":
         catalog_mod.MAX_DELTAS = -1  # every table is due
         t0 = time.perf_counter()
         cat.commit()
@@ -223,10 +224,6 @@ def measure_catalog(root: Path, run_files: int, compact: bool) -> dict:
         "",
         (Dimension("time", "timestamp"), Dimension("acceleration", "float")),
     )
-    t0 = time.perf_counter()
-    snap = cat.snapshot()
-    t_snap = time.perf_counter() - t0
-    rates = snap.rows_per_day()
     rows = cat._committed("streams")
     year_end = max(r["max_time"] for r in rows.values())
     streams = [
@@ -235,12 +232,26 @@ def measure_catalog(root: Path, run_files: int, compact: bool) -> dict:
                    min_time=r["min_time"].timestamp(), max_time=(year_end + timedelta(days=1)).timestamp())
         for r in rows.values()
     ]  # fmt: skip
+    t0 = time.perf_counter()
+    if mode == "backfill":  # a week's backfill over every stream: coverage as one join
+        week = (year_end - timedelta(days=14)).date()
+        rng = BackfillRange(start=week, end=week + timedelta(days=7), include_events=False)
+        lo = datetime(week.year, week.month, week.day, tzinfo=UTC) - timedelta(days=32)
+        snap = cat.snapshot(coverage=(lo, lo + timedelta(days=39)))
+        t_snap = time.perf_counter() - t0
+        back = plan(streams, snap, rng, 7)
+        return {
+            "backfill_snapshot_s": round(t_snap, 2),
+            "backfill_plan_s": round(time.perf_counter() - t0, 2),
+            "backfill_windows": sum(len(c.windows) for c in back),
+            "backfill_peak_mb": round(_peak_mb()),
+        }
+    snap = cat.snapshot()  # a refresh: rates and watermarks
+    t_snap = time.perf_counter() - t0
+    rates = snap.rows_per_day()
     chunks = sync.plan_chunks(streams, snap.watermarks, chunk_days=7)
     by_id = {s.id: s for s in streams}
     units = sync.plan_units(chunks, by_id, rates)
-    week = (year_end - timedelta(days=14)).date()
-    rng = BackfillRange(start=week, end=week + timedelta(days=7), include_events=False)
-    back = plan(streams, snap, rng, 7)
     t_plan = time.perf_counter() - t0
     # commit a run of run_files new entries (one new day of the first run_files streams)
     t1 = time.perf_counter()
@@ -267,13 +278,11 @@ def measure_catalog(root: Path, run_files: int, compact: bool) -> dict:
         "plan_s": round(t_plan, 2),
         "refresh_windows": sum(len(c.windows) for c in chunks),
         "tasks": len(units),
-        "backfill_windows": sum(len(c.windows) for c in back),
         "record_s": round(t_pending, 2),
         "commit_s": round(t_commit, 2),
         "committed": rep.files,
         "plan_commit_s": round(t_plan + t_pending + t_commit, 2),
         "peak_mb": round(_peak_mb()),
-        "start_mb": round(rss0),
     }
 
 
@@ -286,7 +295,7 @@ def bench_catalog(sizes: list[int], run_files: int) -> list[dict]:
         built = time.perf_counter() - t0
         size = sum(f.stat().st_size for f in (root / "_catalog").rglob("*") if f.is_file())
         row: dict = {"entries": n, "build_s": round(built, 1), "catalog_mb": round(size / 2**20, 1)}
-        for mode in ("run", "compact"):
+        for mode in ("run", "backfill", "compact"):
             p = subprocess.run(
                 [sys.executable, __file__, "_measure", str(root), str(run_files), mode],
                 capture_output=True, text=True, timeout=3600,
@@ -320,7 +329,7 @@ def main() -> None:
     elif args.cmd == "catalog":
         bench_catalog(args.entries, args.run_files)
     else:
-        print(json.dumps(measure_catalog(Path(args.root), args.run_files, args.mode == "compact")))
+        print(json.dumps(measure_catalog(Path(args.root), args.run_files, args.mode)))
 
 
 if __name__ == "__main__":

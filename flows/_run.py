@@ -84,8 +84,10 @@ def execute(
     credentials_block: str | None,
     api_limit: str | None,
     may_start: MayStart,
+    coverage: tuple[datetime, datetime] | None = None,
 ) -> sync.RunReport:
-    """Discover, plan, fetch (fanned out over the task runner), commit, report."""
+    """Discover, plan, fetch (fanned out over the task runner), commit, report.
+    ``coverage``: the partition starts whose coverage the planner checks (a backfill)."""
     forward_rune_io_logs()
     log = get_run_logger()
     t0 = time.perf_counter()
@@ -101,7 +103,7 @@ def execute(
     retries_before = prepared["storage_retries"]
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
-    snapshot = cat.snapshot()  # the run's one read of the catalog
+    snapshot = cat.snapshot(coverage=coverage)  # the run's one read of the catalog
     units = sync.plan_units(planner(work, snapshot), by_id, snapshot.rows_per_day())
     chunks = [c for u in units for c in u.chunks]
     log.info(

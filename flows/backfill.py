@@ -185,4 +185,5 @@ def backfill(
         credentials_block=credentials_block or None,
         api_limit=api_limit or None,
         may_start=_starts_at_first_data,
+        coverage=(month_before(to_utc(range.start)), to_utc(range.end)),
     )

@@ -409,7 +409,11 @@ class Catalog:
         return {"streams": streams, "watermarks": marks, "runs": runs}
 
     def _resolved_files(
-        self, pend: Pending, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
+        self,
+        pend: Pending,
+        columns: list[str] | None = None,
+        dictionary: tuple[str, ...] = (),
+        where=None,
     ) -> pa.Table:
         """Live file entries (committed + pending); with ``columns``, a projection whose
         base rows are matched by ``key`` (see :mod:`rune_io.lake.segments`)."""
@@ -419,7 +423,9 @@ class Catalog:
             top = [t for t in [*deltas, _pending_files(pend.files)] if t.num_rows]
             winners = last_per_path(pa.concat_tables(top)) if top else None
             drop = winners.column("key") if winners else pa.array([], pa.int64())
-            batches = list(self.store.base_batches("files", drop, "key", columns, dictionary, True))
+            batches = list(
+                self.store.base_batches("files", drop, "key", columns, dictionary, True, where)
+            )
             if not batches:  # an empty base
                 empty = self.store.read_parts("files", columns, dictionary)[0]
                 batches = [empty.drop_columns(["key"])]  # type: ignore[union-attr]
@@ -454,12 +460,26 @@ class Catalog:
         rows = self._small_state(read_pending(self.lake))["watermarks"].values()
         return {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in rows}
 
-    def snapshot(self):
-        """One columnar read of what planning needs: :class:`~rune_io.lake.snapshot.Snapshot`."""
-        from rune_io.lake.snapshot import SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY, Snapshot
+    def snapshot(self, *, coverage: tuple[datetime, datetime] | None = None):
+        """One columnar read of what planning needs: :class:`~rune_io.lake.snapshot.Snapshot`.
+        Without ``coverage`` (a refresh) only the columns rates need are read; with
+        ``coverage=(start, end)`` (a backfill) every planning column of the entries whose
+        partition starts in ``[start, end)``, and only those (rates then come from them)."""
+        from rune_io.lake.snapshot import (
+            RATE_COLUMNS,
+            SNAPSHOT_COLUMNS,
+            SNAPSHOT_DICTIONARY,
+            Snapshot,
+            partition_between,
+        )
 
         pend = read_pending(self.lake)
-        files = self._resolved_files(pend, SNAPSHOT_COLUMNS, SNAPSHOT_DICTIONARY)
+        columns = SNAPSHOT_COLUMNS if coverage else RATE_COLUMNS
+        dictionary = tuple(c for c in SNAPSHOT_DICTIONARY if c in columns)
+        where = None if coverage is None else partition_between(*coverage)
+        files = self._resolved_files(pend, columns, dictionary, where)
+        if where is not None and files.num_rows:
+            files = files.filter(where(files))  # the deltas' and pending rows too
         if "key" in files.column_names:  # (dropped already when a base was streamed)
             files = files.drop_columns(["key"])
         files = files.unify_dictionaries()  # one dictionary a column

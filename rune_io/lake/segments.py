@@ -142,6 +142,7 @@ class SegmentStore:
         columns: list[str] | None = None,
         dictionary: tuple[str, ...] = (),
         drop_key: bool = False,
+        where=None,
     ):
         """Batches of the live base (projected to ``columns``) without the rows whose
         ``key`` is in ``drop_keys``: streamed, so filtering never copies the whole base."""
@@ -155,4 +156,6 @@ class SegmentStore:
                 if len(drop_keys):
                     keep = pc.invert(pc.is_in(batch.column(key), value_set=drop_keys))
                     batch = batch.filter(keep)
+                if where is not None:  # e.g. only a backfill's range
+                    batch = batch.filter(where(batch))
                 yield batch.drop_columns([key]) if drop_key else batch

@@ -29,6 +29,8 @@ SNAPSHOT_COLUMNS = [
     "stream_min_time",
     "stream_max_time",
 ]
+#: What rates alone need (a refresh's snapshot): half the memory.
+RATE_COLUMNS = ["key", "stream_id", "patient_id", "partition_start", "rows", "max_time"]
 #: Of those, the ones read dictionary-encoded (few distinct values, many rows).
 SNAPSHOT_DICTIONARY = ("table", "stream_id", "patient_id", "partition")
 #: Key of the events pseudo-stream of a patient (``rune_io.sync.EVENTS_PREFIX``).
@@ -161,6 +163,19 @@ class Snapshot:
         ):
             out.setdefault(key, set()).add(_EPOCH + timedelta(microseconds=us))
         return out
+
+
+def partition_between(start: datetime, end: datetime):
+    """``where(batch)``: a mask of the entries whose partition starts in ``[start, end)``."""
+
+    def where(t):
+        ps = t.column("partition_start")
+        return pc.and_(
+            pc.greater_equal(ps, pa.scalar(start, type=ps.type)),
+            pc.less(ps, pa.scalar(end, type=ps.type)),
+        )
+
+    return where
 
 
 def stream_bounds(rows: list[tuple[str, str, datetime, datetime]]) -> pa.Table:
