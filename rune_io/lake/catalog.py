@@ -361,9 +361,15 @@ class Catalog:
         key = (self.lake.path(), table, fp)
         if key in _SCHEMAS_OK:
             return
-        known = self.table_schema(table)
-        for rel, other in self._pending_schemas(table).items():
-            known = _merge_schema(table, known, other, where=rel)
+        for attempt in range(3):  # a concurrent commit may fold a pending schema meanwhile
+            try:
+                known = self.table_schema(table)
+                for rel, other in self._pending_schemas(table).items():
+                    known = _merge_schema(table, known, other, where=rel)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         _merge_schema(table, known, schema, where=f"new fingerprint {fp}")
         rel = f"{PENDING_SCHEMAS}/{table}/{fp}.arrows"
         if not self.lake.exists(rel):
