@@ -64,7 +64,7 @@ def _workers(method: str) -> int:
 
 
 def child(method: str, url: str, stream_id: str, start: float, end: float) -> dict:
-    from rune_io.emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
+    from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
 
     creds = dict(access_token_id=DEMO_ACCESS_TOKEN_ID, access_token_secret=DEMO_ACCESS_TOKEN_SECRET)
     lo_ns, hi_ns = round(start * 1e6) * 1000, round(end * 1e6) * 1000
@@ -143,9 +143,11 @@ def child(method: str, url: str, stream_id: str, start: float, end: float) -> di
             rows, body, token = chain(lo_ns, hi_ns, first_only=True)
             pieces = []
             if token:
-                times = [int(line.split(b",", 1)[0]) // 1000 for line in body.splitlines()[1:]]
+                times = [int(line.split(b",", 1)[0]) for line in body.splitlines()[1:]]
                 splits = workers * StreamReader.__init__.__kwdefaults__["splits_per_worker"]
                 pieces = plan_sub_windows(times, hi_ns, splits)
+                if len(pieces) > 1:  # rows at page 0's last time are read again by piece 1
+                    rows -= times.count(times[-1])
             with ThreadPoolExecutor(workers) as pool:
                 rows += sum(n for n, _, _ in pool.map(lambda ab: chain(*ab), pieces))
         secs = time.perf_counter() - t0
@@ -186,11 +188,12 @@ def main() -> None:
         print(json.dumps(child(args.child, args.url, args.stream_id, args.start, args.end)))
         return
 
-    from rune_io.emulator import EmulatorConfig, running_emulator
+    from rune_emulator import EmulatorConfig, running_emulator
 
-    # The emulator's watch is worn ~07-22h, so one calendar day holds ~2.7 M rows, not
-    # 4.32 M: the window is the first 4.32 M rows (one 50 Hz day's worth) of its history.
-    cfg = EmulatorConfig(seed=0, patients=1, days=3, page_size=args.page_size)
+    # The emulator's watch records 50 Hz motion in sessions while worn (motion_hours=15:
+    # ~7.5 h a day), so the window is the first 4.32 M rows (one 50 Hz day's worth) of
+    # its history: times at 100-ns resolution, full-precision doubles, real data types.
+    cfg = EmulatorConfig(seed=0, patients=1, days=5, page_size=args.page_size, motion_hours=15)
     with running_emulator(cfg) as emu:
         accel = [
             s for s in emu.cohort.streams
@@ -204,8 +207,8 @@ def main() -> None:
         # [start of data, halfway between row rows-1 and row rows): exactly args.rows rows,
         # and an end that float seconds (runeq's) carry exactly
         start = first_day.timestamp()
-        t_last, t_next = times[args.rows - 1].as_py(), times[args.rows].as_py()
-        end = (t_last + (t_next - t_last) / 2).timestamp()
+        t_last, t_next = times[args.rows - 1].as_py(), times[args.rows].as_py()  # unix ns
+        end = (t_last + (t_next - t_last) // 2) // 1000 / 1e6
         assert len(emu.expected_table(stream.id, start, end)) == args.rows
         day = (first_day, datetime.fromtimestamp(end, UTC))
         # warm the emulator's render cache so no method pays for rendering
@@ -280,10 +283,13 @@ def main() -> None:
         [
             SECTION,
             "",
-            f"{args.rows:,} rows (one day's worth at 50 Hz) of a 50 Hz acceleration stream: "
+            f"{args.rows:,} rows (one day's worth at 50 Hz) of a 50 Hz `acceleration` stream "
+            f"of `rune_emulator` with the live API's data types (`time` at 100-ns resolution "
+            f"served as `unixns`, full-precision `sfloat` doubles, `measurement_duration_ns`): "
             f"the window [{day[0]:%Y-%m-%d %H:%M}, {day[1]:%Y-%m-%d %H:%M:%S.%f}) UTC holds "
-            f"exactly that many (the emulated watch is worn ~15 h a day, so a UTC day holds "
-            f"~2.7 M), read whole by every method (no `limit`). V2 CSV pages of "
+            f"exactly that many (the emulated watch records 50 Hz motion in sessions, "
+            f"`motion_hours=15`: ~7.5 h a day), read whole by every method (no `limit`), "
+            f"into lake format 2 batches (`time` + `time_ns`). V2 CSV pages of "
             f"{args.page_size:,} rows, one local emulator (seed 0) in the parent process; "
             f"each method in its own subprocess, all methods interleaved in each round, best "
             f"of {args.repeat} rounds. Measured {datetime.now(UTC):%Y-%m-%d} on "

@@ -1,10 +1,13 @@
 """Emulator CSV serving rate: 4.32 M rows (one day's worth at 50 Hz) over real HTTP.
 
 Pages through ``/v2/streams/{id}`` with ``requests`` exactly like a client does
-(``X-Rune-Next-Page-Token``), for a 50 Hz acceleration stream. The watch is worn ~15 h
-a day, so 4.32 M rows span a little under two calendar days (``limit=4320000``).
-Reports cold (fresh emulator: signals rendered on demand) and warm (day chunks cached)
-runs for ``timestamp=iso`` (the SDK default) and ``timestamp=unixns``.
+(``X-Rune-Next-Page-Token``), for a 50 Hz watch motion stream (``motion``/``user``,
+``axis=x``: ``time`` at 100 ns, ``acceleration`` as repr floats,
+``measurement_duration_ns``). The watch records all the time it is worn here
+(``motion_hours=15``; the default cohort records 1 h a day), so 4.32 M rows span a little
+under two calendar days (``limit=4320000``). Reports cold (fresh emulator: signals
+rendered on demand) and warm (day chunks cached) runs for ``timestamp=iso`` (the SDK
+default) and ``timestamp=unixns``.
 
     .venv/bin/python bench/bench_emulator.py [--rows 4320000] [--page-size 100000]
 """
@@ -16,7 +19,7 @@ import time
 
 import requests
 
-from rune_io.emulator import (
+from rune_emulator import (
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,
@@ -54,12 +57,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=4_320_000)
     ap.add_argument("--page-size", type=int, default=100_000)
-    ap.add_argument("--days", type=int, default=4)
+    ap.add_argument("--days", type=int, default=6)
     a = ap.parse_args()
     for ts in ("iso", "unixns"):
-        cfg = EmulatorConfig(seed=0, patients=1, days=a.days, page_size=a.page_size)
+        cfg = EmulatorConfig(
+            seed=0, patients=1, days=a.days, page_size=a.page_size, motion_hours=15
+        )
         with running_emulator(cfg) as emu:
-            spec = next(s for s in emu.cohort.specs.values() if s.kind == "accel")
+            spec = next(
+                s
+                for s in emu.stream_specs
+                if s.kind == "motion"
+                and s.param("measurement") == "user"
+                and s.param("axis") == "x"
+            )
             start = emu.cohort.data_start.timestamp()
             for label in ("cold", "warm"):
                 n, nbytes, pages, dt = fetch(emu.url, spec.id, start, a.rows, ts)

@@ -61,7 +61,7 @@ SECTION = "## Flow orchestration"
 
 def start_emulator(patients: int, days: int, seed: int = 0) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rune_io.emulator", "--port", "0", "--seed", str(seed)]
+        [sys.executable, "-m", "rune_emulator", "--port", "0", "--seed", str(seed)]
         + ["--patients", str(patients), "--days", str(days), "--now", NOW],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -76,7 +76,7 @@ def start_emulator(patients: int, days: int, seed: int = 0) -> tuple[subprocess.
 
 
 def point_at(url: str) -> None:
-    from rune_io.emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
+    from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
 
     os.environ.update(
         RUNE_STREAM_URL=url,

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rune_io.arrow_schema import stream_schema  # noqa: E402
+from rune_io.arrow_schema import floor_us, stream_schema  # noqa: E402
 from rune_io.lake import Catalog, open_lake, write_stream_partition  # noqa: E402
 from rune_io.models import Dimension, StreamMeta, StreamType  # noqa: E402
 
@@ -31,29 +31,30 @@ PATIENT = "0123456789abcdef0123456789abcdef"
 
 
 def stream(
-    sid: str, category: str, measurement: str, dims: list[Dimension], **params
+    sid: str, category: str, measurement: str, type_id: str, dims: list[Dimension], **params
 ) -> StreamMeta:
-    st = StreamType(
-        id=f"st-{measurement}", name=measurement, dimensions=(Dimension("time", "timestamp"), *dims)
-    )
+    st = StreamType(id=type_id, name=type_id, dimensions=(Dimension("time", "timestamp"), *dims))
     pairs = {"category": category, "measurement": measurement, **params}
     return StreamMeta(sid, PATIENT, "eb#8c31", "bench.0", st, tuple(sorted(pairs.items())))
 
 
 def batches(s: StreamMeta, hz: float, batch_rows: int, seed: int = 0):
-    """One day at ``hz``: a smooth signal plus noise, 4 decimals (as the API's CSV)."""
+    """One day at ``hz``, shaped like the watch's data (real-api-evidence.md): times at
+    100-ns resolution with jitter, full-precision doubles (``0.020525138825178146``)."""
     schema = stream_schema(s.stream_type)
     rng = np.random.default_rng(seed)
-    t0 = int(datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC).timestamp() * 1e6)
-    step = int(1e6 / hz)
+    t0 = int(datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC).timestamp()) * 10**9
+    step = int(1e9 / hz)
     total = int(86_400 * hz)
     for lo in range(0, total, batch_rows):
         idx = np.arange(lo, min(lo + batch_rows, total), dtype=np.int64)
-        cols = [pa.array((t0 + idx * step).astype("datetime64[us]"), schema.field("time").type)]
-        for f in list(schema)[1:]:
+        jitter = rng.integers(0, min(step // 200, 2000), idx.size) * 100  # < 1% of a step
+        ns = pa.array(t0 + idx * step + jitter)
+        cols = [floor_us(ns), ns]
+        for f in list(schema)[2:]:
             if pa.types.is_floating(f.type):
                 v = 0.3 * np.sin(idx / hz * 2 * np.pi * 1.3) + rng.normal(0, 0.02, idx.size)
-                cols.append(pa.array(np.round(v, 4)))
+                cols.append(pa.array(v))
             else:
                 cols.append(pa.array(np.full(idx.size, int(1e9 / hz), dtype=np.int64)))
         yield pa.RecordBatch.from_arrays(cols, schema=schema)
@@ -72,8 +73,8 @@ def main() -> None:
     lake = open_lake(root)
 
     accel = stream(
-        "bench-accel-x", "kinematics", "acceleration",
-        [Dimension("acceleration", "float"), Dimension("measurement_duration_ns", "duration_ns")],
+        "bench-accel-x", "motion", "user", "acceleration",
+        [Dimension("acceleration", "sfloat"), Dimension("measurement_duration_ns", "uint")],
         axis="x",
     )  # fmt: skip
     t = time.perf_counter()
@@ -104,10 +105,26 @@ def main() -> None:
     print(f"  peak RSS: {rss_mib():.0f} MiB (before the write: {rss_before:.0f} MiB)")
 
     low = [
-        (stream("bench-hr", "vitals", "heart_rate", [Dimension("bpm", "float")]), 1 / 5),
-        (stream("bench-tremor", "symptom", "tremor", [Dimension("probability", "float")]), 1 / 60),
         (
-            stream("bench-lfp", "neural", "lfp_trend_log_power", [Dimension("power", "float")]),
+            stream(
+                "bench-hr", "vitals", "heart_rate", "rate-per-min", [Dimension("rate", "ufloat")]
+            ),
+            1 / 5,
+        ),
+        (
+            stream(
+                "bench-tremor", "symptom", "tremor", "duration", [Dimension("duration", "sfloat")]
+            ),
+            1 / 60,
+        ),
+        (
+            stream(
+                "bench-lfp",
+                "neural",
+                "lfp_trend_log_power",
+                "unitless-power",
+                [Dimension("power", "sfloat")],
+            ),
             1 / 600,
         ),
     ]
@@ -115,7 +132,7 @@ def main() -> None:
     for s, hz in low:
         e = write_stream_partition(lake, s, DAY, batches(s, hz, args.batch_rows), run_id="bench")
         print(
-            f"  {e.table:<32} {e.rows:>6,} rows  {e.bytes / 1024:6.1f} KiB  "
+            f"  {e.table:<44} {e.rows:>6,} rows  {e.bytes / 1024:6.1f} KiB  "
             f"{e.bytes / e.rows:5.1f} bytes/row"
         )
     t = time.perf_counter()

@@ -18,15 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rune_io import sync  # noqa: E402
-from rune_io.client import RuneClient  # noqa: E402
-from rune_io.config import load_settings  # noqa: E402
-from rune_io.emulator import (  # noqa: E402
+from rune_emulator import (  # noqa: E402
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,
     running_emulator,
 )
+from rune_io import sync  # noqa: E402
+from rune_io.client import RuneClient  # noqa: E402
+from rune_io.config import load_settings  # noqa: E402
 from rune_io.lake.layout import table_name  # noqa: E402
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

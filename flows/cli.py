@@ -39,6 +39,19 @@ app = typer.Typer(
 )
 
 
+def _emulator(module: str = "rune_emulator"):
+    """Import the emulator package (its server deps are the ``emulator`` extra)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        raise fail(
+            f"the emulator needs the 'emulator' extra ({exc.name} is not installed): "
+            "pip install -e '.\\[emulator]'"  # \[: a literal bracket for rich
+        ) from None
+
+
 @app.command()
 def demo(
     lake: opt.Lake = "./lake",
@@ -52,12 +65,10 @@ def demo(
     DuckDB query. Run again, it fetches only partitions that are new or still open."""
     quiet_prefect(verbose)
     set_runner("threads", workers)
-    from rune_io.emulator import (
-        DEMO_ACCESS_TOKEN_ID,
-        DEMO_ACCESS_TOKEN_SECRET,
-        EmulatorConfig,
-        running_emulator,
-    )
+    emu_pkg = _emulator()
+    DEMO_ACCESS_TOKEN_ID = emu_pkg.DEMO_ACCESS_TOKEN_ID
+    DEMO_ACCESS_TOKEN_SECRET = emu_pkg.DEMO_ACCESS_TOKEN_SECRET
+    EmulatorConfig, running_emulator = emu_pkg.EmulatorConfig, emu_pkg.running_emulator
 
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     cfg = EmulatorConfig(seed=seed, patients=patients, days=days, now=now)
@@ -309,7 +320,12 @@ def emulator(
     days: Annotated[int, typer.Option(metavar="N", help="Days of history")] = 3,
     now: Annotated[
         str | None,
-        typer.Option(metavar="TIME", help="Clock: ISO time, UTC", show_default="now"),
+        typer.Option(
+            metavar="TIME",
+            help="Pin the clock at an ISO time (UTC); default: start now and advance with "
+            "wall time",
+            show_default="now",
+        ),
     ] = None,
     chaos: Annotated[
         float, typer.Option(metavar="P", help="Probability of a fault per request")
@@ -317,6 +333,9 @@ def emulator(
     page_size: Annotated[int, typer.Option(metavar="N", help="Rows per V2 page")] = 100_000,
     late_data_hours: Annotated[
         float, typer.Option(metavar="H", help="Max delay before a sample shows")
+    ] = 0.0,
+    latency_ms: Annotated[
+        float, typer.Option(metavar="N", help="Fixed delay before every response, in ms")
     ] = 0.0,
     access_token_id: opt.EmuCredential("access token id") = None,
     access_token_secret: opt.EmuCredential("access token secret") = None,
@@ -327,8 +346,7 @@ def emulator(
     """Serve the local Rune API emulator until interrupted (Ctrl-C); prints its URL and
     the credentials it accepts (without flags: the documented demo credentials)."""
     with user_errors():
-        from rune_io.emulator.cli import serve_forever
-
+        serve_forever = _emulator("rune_emulator.cli").serve_forever
         serve_forever(
             host=host,
             port=port,
@@ -339,6 +357,7 @@ def emulator(
             chaos=chaos,
             page_size=page_size,
             late_data_hours=late_data_hours,
+            latency_ms=latency_ms,
             access_token_id=access_token_id,
             access_token_secret=access_token_secret,
             client_key_id=client_key_id,

@@ -240,8 +240,8 @@ def show_duckdb_sample(lake: str) -> None:
     root = lake.rstrip("/")
     query = (
         "SELECT patient_id, date_trunc('day', time) AS day, count(*) AS samples,\n"
-        "       round(avg(heart_rate), 1) AS mean_bpm, round(max(heart_rate), 1) AS max_bpm\n"
-        f"FROM read_parquet('{root}/vitals__heart_rate/**/*.parquet', hive_partitioning=true)\n"
+        "       round(avg(rate), 1) AS mean_bpm, round(max(rate), 1) AS max_bpm\n"
+        f"FROM read_parquet('{root}/vitals__heart_rate__rate_per_min/**/*.parquet', hive_partitioning=true)\n"
         "GROUP BY ALL ORDER BY ALL LIMIT 8"
     )
     out.print("\n[bold]Query it with DuckDB:[/]\n" + query, highlight=False)

@@ -19,9 +19,13 @@ re-fetch it again and again (the reader re-reads a bad page once). A column the 
 type does not declare is kept, typed from its values (numbers as ``float64``, else
 ``bool`` or ``string``) and nullable; the lake adds it to the table's schema.
 
-Sub-microsecond times: the lake stores microseconds. By default a time with a
-sub-microsecond part is a :class:`~rune_io.errors.DataError` (no silent precision loss);
-``sub_us="truncate"`` drops the extra digits instead.
+Times: the API serves 100-ns resolution; every timestamp dimension ``d`` is kept exactly
+as ``d_ns`` (int64 ns) beside ``d`` (microseconds, floored, for engines).
+
+Rows sharing a timestamp: a page boundary is the server's (its token resumes exactly
+where the page ended); a parallel read's sub-windows are ``[a, b)`` on ``time``, and the
+rest after the first page starts *at* the page's last time, whose rows the first page
+then leaves to it (:func:`plan_sub_windows`), so no row is lost or read twice.
 """
 
 from __future__ import annotations
@@ -34,28 +38,35 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urljoin
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import requests
 
-from rune_io.arrow_schema import TIME_TYPE, stream_schema
+from rune_io.arrow_schema import (
+    SERVED_EXTRA_TYPES,
+    floor_us,
+    is_timestamp,
+    stream_schema,
+    time_key,
+    warn_unknown,
+    wire_types,
+)
 from rune_io.errors import DataError
 from rune_io.faults import crash_point
 from rune_io.http import HttpClient, Response
-from rune_io.models import StreamMeta
+from rune_io.models import StreamMeta, StreamType
 from rune_io.paginators import NEXT_PAGE_HEADER, HeaderCursor, paginate
 from rune_io.windows import TimeLike, to_unix_ns, to_utc
 
 log = logging.getLogger("rune_io.streams")
 
-_NS_TYPE = pa.timestamp("ns", tz="UTC")
 _COLUMN_NO = re.compile(r"In CSV column #(\d+)")
 _SECOND_NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SubMicros = Literal["error", "truncate"]
 
 
 def stream_path(stream_id: str) -> str:
@@ -66,22 +77,24 @@ def stream_path(stream_id: str) -> str:
 class CsvPageParser:
     """Parse one V2 CSV page (``timestamp=unixns``) into a batch of ``stream_schema`` columns.
 
+    Columns are typed from the stream type's dimensions (see :mod:`rune_io.arrow_schema`):
+    a timestamp dimension ``d`` (unix ns on the wire) becomes ``d`` (microseconds, floor)
+    and ``d_ns`` (exact); floats are parsed from their text to the same double; only an
+    empty cell is null (``nan`` is a float, ``NA`` a string).
+
     Args:
-        schema: the target schema (``stream_schema(stream.stream_type)``).
-        sub_us: what to do with sub-microsecond times: ``"error"`` or ``"truncate"``.
+        stream_type: the stream's type.
     """
 
-    def __init__(self, schema: pa.Schema, sub_us: SubMicros = "error") -> None:
-        if sub_us not in ("error", "truncate"):
-            raise ValueError(f"sub_us must be 'error' or 'truncate', got {sub_us!r}")
-        self.schema = schema
-        self.sub_us = sub_us
-        self.names = schema.names
+    def __init__(self, stream_type: StreamType) -> None:
+        self.stream_type = stream_type
+        self.schema = stream_schema(stream_type)
+        wire = wire_types(stream_type)
+        self.names = list(wire)
+        self._stamps = {d.identifier for d in stream_type.dimensions if is_timestamp(d)}
         self._header = ",".join(self.names).encode()
-        types = {f.name: f.type for f in schema}
-        types["time"] = pa.int64()
-        has_strings = any(pa.types.is_string(f.type) for f in schema)
-        self._types = types
+        self._types = {**SERVED_EXTRA_TYPES, **wire}
+        has_strings = any(pa.types.is_string(t) for t in wire.values())
         self._read = pacsv.ReadOptions(use_threads=False, block_size=1 << 18)
         self._parse = pacsv.ParseOptions(newlines_in_values=has_strings)
         self._convert = self._convert_options([])
@@ -90,6 +103,7 @@ class CsvPageParser:
         return pacsv.ConvertOptions(
             column_types=self._types,
             include_columns=self.names + extra,
+            null_values=[""],
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         )
@@ -132,29 +146,28 @@ class CsvPageParser:
             i = int(m.group(1))
             name = names[i] if i < len(names) else "?"
             kind = self._types.get(name)
-            declared = f", declared {self.schema.field(name).type}" if kind is not None else ""
+            declared = f", declared {kind}" if kind is not None else ""
             return f"{m.group(0)} ({name!r}{declared})"
 
         return _COLUMN_NO.sub(named, str(exc), count=1)
 
-    def _to_batch(self, table: pa.Table, extra: list[str] = ()) -> pa.RecordBatch:
+    def _to_batch(self, table: pa.Table, extra: Sequence[str] = ()) -> pa.RecordBatch:
         arrays: list[pa.Array] = []
-        for field in self.schema:
-            col = table.column(field.name).combine_chunks()
-            if field.name == "time":
-                if col.null_count:
+        for name in self.names:
+            col = table.column(name).combine_chunks()
+            if name in self._stamps:
+                if name == "time" and col.null_count:
                     raise DataError(f"{col.null_count} row(s) have no time")
-                try:
-                    col = col.cast(_NS_TYPE).cast(TIME_TYPE, safe=self.sub_us == "error")
-                except pa.ArrowInvalid:
-                    raise DataError(
-                        "time has sub-microsecond precision; the lake stores microseconds "
-                        "(pass sub_us='truncate' to drop the extra digits)"
-                    ) from None
-            arrays.append(col)
+                arrays += [floor_us(col), col]
+            else:
+                arrays.append(col)
         fields = list(self.schema)
         for name in extra:
-            col = _undeclared(table.column(name).combine_chunks())
+            col = table.column(name).combine_chunks()
+            if name in SERVED_EXTRA_TYPES:
+                col = col.cast(SERVED_EXTRA_TYPES[name])
+            else:
+                col = _undeclared(col)
             if col is not None:  # all empty on this page: as if absent
                 fields.append(pa.field(name, col.type, nullable=True))
                 arrays.append(col)
@@ -201,28 +214,30 @@ def split_window(lo_ns: int, hi_ns: int, parts: int) -> list[tuple[int, int]]:
 
 
 def plan_sub_windows(
-    page_times_us: Sequence[int], hi_ns: int, max_parts: int
+    page_times_ns: Sequence[int], hi_ns: int, max_parts: int
 ) -> list[tuple[int, int]]:
-    """Sub-windows for the rest of a read after a full first page with these times
-    (unix microseconds, ascending).
+    """Sub-windows for the rest of a read after a full first page with these ``time``
+    values (unix ns, ascending).
 
-    The rest is ``[last + 1 ns, hi_ns)`` (the page token resumes after the last served
-    time, too). It is cut into about as many pieces as it holds pages at the density of
-    the page's second half (its first half may straddle a gap in the data), at most
-    ``max_parts``: a short rest stays one chain.
+    The rest is ``[last, hi_ns)``, the page's last time *included*: rows sharing that
+    time may continue on the next page, so the caller keeps only the page's rows before
+    ``last`` and the first sub-window re-reads every row at ``last`` (none lost, none
+    twice). It is cut into about as many pieces as it holds pages at the density of the
+    page's second half (its first half may straddle a gap in the data), at most
+    ``max_parts``: a short rest stays one chain. No pieces (follow the page token
+    instead) when the page has fewer than two distinct times.
     """
-    n = len(page_times_us)
+    n = len(page_times_ns)
     if n < 2:
         return []
-    last = int(page_times_us[-1])
-    start = last * 1000 + 1
-    if start >= hi_ns:
+    first, last = int(page_times_ns[0]), int(page_times_ns[-1])
+    if first >= last or last >= hi_ns:
         return []
     mid = n // 2
-    half_ns = max(1, (last - int(page_times_us[mid])) * 1000)
+    half_ns = max(1, last - int(page_times_ns[mid]))
     page_ns = max(1, half_ns * (n - 1) // max(1, n - 1 - mid))
-    est_pages = -(-(hi_ns - start) // page_ns)
-    return split_window(start, hi_ns, max(1, min(max_parts, est_pages)))
+    est_pages = -(-(hi_ns - last) // page_ns)
+    return split_window(last, hi_ns, max(1, min(max_parts, est_pages)))
 
 
 def _ns_to_dt(ns: int) -> datetime:
@@ -377,7 +392,6 @@ class StreamReader:
         end: TimeLike,
         *,
         limit: int | None = None,
-        sub_us: SubMicros = "error",
         parallel: int | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Yield record batches of ``[start, end)`` in time order; columns ``stream_schema(...)``.
@@ -417,11 +431,12 @@ class StreamReader:
         if workers < 1:
             raise ValueError(f"parallel must be >= 1, got {workers}")
         lo_ns, hi_ns = to_unix_ns(lo), to_unix_ns(hi)
+        warn_unknown(stream.stream_type, stream.id)
         if workers > 1 and limit is None:
-            yield from self._read_adaptive(stream, lo_ns, hi_ns, sub_us, workers)
+            yield from self._read_adaptive(stream, lo_ns, hi_ns, workers)
             return
         yield from self._read_window(
-            self.http, stream, lo_ns, hi_ns, limit=limit, sub_us=sub_us, prefetch=self.prefetch
+            self.http, stream, lo_ns, hi_ns, limit=limit, prefetch=self.prefetch
         )
 
     def _read_window(
@@ -432,15 +447,13 @@ class StreamReader:
         hi_ns: int,
         *,
         limit: int | None,
-        sub_us: SubMicros,
         prefetch: bool,
         label: str = "window",
         start_token: str | None = None,
         first_page: int = 0,
     ) -> Iterator[pa.RecordBatch]:
         """One token chain over ``[lo_ns, hi_ns)`` (from ``start_token``): a batch per page."""
-        schema = stream_schema(stream.stream_type)
-        parser = CsvPageParser(schema, sub_us)
+        parser = CsvPageParser(stream.stream_type)
         url = self.url(stream.id)
         params = self._params(lo_ns, hi_ns, limit)
         where = (
@@ -495,18 +508,18 @@ class StreamReader:
                 return
 
     def _read_adaptive(
-        self, stream: StreamMeta, lo_ns: int, hi_ns: int, sub_us: SubMicros, workers: int
+        self, stream: StreamMeta, lo_ns: int, hi_ns: int, workers: int
     ) -> Iterator[pa.RecordBatch]:
         """First page sequentially; if more follow, the rest in parallel sub-windows.
 
         The first page costs nothing extra and says whether a parallel read pays: a
         window that fits in one page is one request, as sequentially. Otherwise the
-        rest of the window, ``(last time of page 0, end)``, is cut into sub-windows of
+        rest of the window, ``[last time of page 0, end)``, is cut into sub-windows of
         about a page each at page 0's density, at most ``workers * splits_per_worker``
-        (see :func:`plan_sub_windows`).
+        (see :func:`plan_sub_windows`); page 0 then yields only its rows before that
+        time. Streams without a ``time`` dimension (``span``, ``bytes``) follow the token.
         """
-        schema = stream_schema(stream.stream_type)
-        parser = CsvPageParser(schema, sub_us)
+        parser = CsvPageParser(stream.stream_type)
         url = self.url(stream.id)
         params = self._params(lo_ns, hi_ns, None)
         where = (
@@ -525,20 +538,22 @@ class StreamReader:
         batch = self.http.request("GET", url, params=params, parse=parse)
         token = seen[-1].headers.get(NEXT_PAGE_HEADER)
         crash_point("page")
-        yield batch
-        if not token:
-            return
         pieces: list[tuple[int, int]] = []
-        if batch.num_rows and sub_us == "error":  # times exact to the microsecond
-            times = batch.column(0).cast(pa.int64()).to_numpy()
-            pieces = plan_sub_windows(times, hi_ns, workers * self.splits_per_worker)
-        if len(pieces) <= 1:  # the rest is about a page (or times are inexact): follow the token
-            yield from self._read_window(
-                self.http, stream, lo_ns, hi_ns, limit=None, sub_us=sub_us,
-                prefetch=self.prefetch, start_token=token, first_page=1,
-            )  # fmt: skip
+        if token and batch.num_rows and time_key(stream.stream_type) == "time":
+            times = batch.column("time_ns").to_numpy()
+            if bool(np.all(times[1:] >= times[:-1])):
+                pieces = plan_sub_windows(times, hi_ns, workers * self.splits_per_worker)
+        if len(pieces) <= 1:  # the rest is about a page: follow the token
+            yield batch
+            if token:
+                yield from self._read_window(
+                    self.http, stream, lo_ns, hi_ns, limit=None,
+                    prefetch=self.prefetch, start_token=token, first_page=1,
+                )  # fmt: skip
             return
-        yield from self._read_parallel(stream, pieces, sub_us, workers, ensure_batch=False)
+        keep = int(np.searchsorted(times, pieces[0][0], side="left"))
+        yield batch.slice(0, keep)  # rows at the last time: read again by piece 1
+        yield from self._read_parallel(stream, pieces, workers, ensure_batch=False)
 
     @staticmethod
     def _params(lo_ns: int, hi_ns: int, limit: int | None) -> dict[str, Any]:
@@ -555,7 +570,6 @@ class StreamReader:
         self,
         stream: StreamMeta,
         pieces: list[tuple[int, int]],
-        sub_us: SubMicros,
         workers: int,
         *,
         ensure_batch: bool = True,
@@ -594,7 +608,7 @@ class StreamReader:
                     return
                 for batch in self._read_window(
                     thread_http(), stream, a, b,
-                    limit=None, sub_us=sub_us, prefetch=False, label=label,
+                    limit=None, prefetch=False, label=label,
                 ):  # fmt: skip
                     if not put(q, batch):
                         return
@@ -658,13 +672,12 @@ class StreamReader:
         end: TimeLike,
         *,
         limit: int | None = None,
-        sub_us: SubMicros = "error",
         parallel: int | None = None,
     ) -> pa.Table:
         """All of :meth:`read` as one table: the stream's schema, plus any undeclared
         column a page carried (null where a page lacked it)."""
         schema = stream_schema(stream.stream_type)
-        batches = list(self.read(stream, start, end, limit=limit, sub_us=sub_us, parallel=parallel))
+        batches = list(self.read(stream, start, end, limit=limit, parallel=parallel))
         if all(b.schema.equals(schema) for b in batches):
             return pa.Table.from_batches(batches, schema=schema)
         tables = [pa.Table.from_batches([b]) for b in batches]

@@ -164,7 +164,7 @@ def plan_chunks(
 #: Rows per day assumed for a stream the catalog has not seen yet, by table (fnmatch),
 #: first match wins. After its first load, a stream's measured rate replaces the prior.
 ROWS_PER_DAY_PRIOR: tuple[tuple[str, float], ...] = (
-    ("kinematics__*", 4_320_000),  # 50 Hz
+    ("*__acceleration", 4_320_000),  # 50 Hz watch motion
     ("vitals__*", 20_000),
     (EVENTS_TABLE, 50),
 )

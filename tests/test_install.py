@@ -27,7 +27,10 @@ def constraints() -> dict[str, str]:
 
 def test_readme_and_ci_install_with_the_constraints():
     demo, tests = readme_commands()[:2]
-    assert "pip install -q -c constraints.txt -e . " in demo and "rune-lake demo" in demo
+    # the demo needs the emulator's server dependencies: the 'emulator' extra
+    assert (
+        "pip install -q -c constraints.txt -e '.[emulator]' " in demo and "rune-lake demo" in demo
+    )
     assert "pip install -q -c constraints.txt -e '.[test]'" in tests and "pytest -q" in tests
     ci = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if ln.startswith("python3")]
     assert ci == [tests]  # exactly the README's test command

@@ -39,3 +39,33 @@ def test_rune_io_never_imports_prefect():
         )
     ]
     assert offenders == []
+
+
+def test_rune_emulator_never_imports_rune_io():
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "rune_emulator").rglob("*.py")
+        if any(
+            line.lstrip().startswith(("import rune_io", "from rune_io"))
+            for line in p.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
+
+
+def test_plain_library_imports_without_the_emulator_extra():
+    """``rune_io`` (and the CLI module) import with graphql-core, starlette and uvicorn
+    absent: they are the ``emulator`` extra."""
+    code = (
+        "import sys\n"
+        "for m in ('graphql', 'starlette', 'uvicorn', 'rune_emulator'):\n"
+        "    sys.modules[m] = None\n"
+        "import pkgutil, importlib, rune_io\n"
+        "for m in pkgutil.walk_packages(rune_io.__path__, 'rune_io.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "import flows.cli\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr

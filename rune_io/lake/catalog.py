@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rune_io.arrow_schema import TIME_TYPE
+from rune_io.arrow_schema import TIME_TYPE, unknown_dimensions
 from rune_io.faults import crash_point
 from rune_io.lake.errors import SchemaConflictError
 from rune_io.lake.layout import CATALOG_DIR, schema_fingerprint, slug, table_name
@@ -108,6 +108,7 @@ STREAMS_SCHEMA = pa.schema(
         ("stream_type_name", pa.string()),
         ("parameters", pa.string()),  # JSON object
         ("dimensions", pa.string()),  # JSON list of {identifier, data_type, unit...}
+        ("unknown_data_types", pa.string()),  # JSON {dimension: dataType} stored as text
         ("min_time", TIME_TYPE),
         ("max_time", TIME_TYPE),
         ("created_at", TIME_TYPE),
@@ -238,6 +239,9 @@ def _stream_row(s: StreamMeta, run_id: str, seen_at: datetime) -> dict[str, Any]
         "stream_type_name": s.stream_type.name,
         "parameters": json.dumps(s.params, sort_keys=True),
         "dimensions": json.dumps(dims),
+        "unknown_data_types": json.dumps(
+            {d.identifier: d.data_type for d in unknown_dimensions(s.stream_type)}
+        ),
         "min_time": _parse_time(s.min_time),
         "max_time": _parse_time(s.max_time),
         "created_at": _parse_time(s.created_at),

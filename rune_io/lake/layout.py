@@ -7,7 +7,11 @@ Layout (version :data:`LAYOUT_VERSION`)::
     <lake>/<table>/_common_metadata      # union schema of the table (plain Spark reads it)
     <lake>/_catalog/...                  # see rune_io.lake.catalog
 
-* A table is one stream kind: ``<category>__<measurement>`` slugged to ``[a-z0-9_]``.
+* A table holds the streams of one stream type in one measurement, so one set of value
+  columns: ``<category>__<measurement>__<type>`` (``symptom__tremor__duration``,
+  ``motion__user__acceleration``), ``<category>__<type>`` for a stream without a
+  ``measurement`` (``uncategorized`` without a ``category``), each part slugged to
+  ``[a-z0-9_]`` (the type id's ``-`` becomes ``_``).
 * Partition values are slugs (``[A-Za-z0-9_-]``): :func:`slug` keeps a value that is
   already one and encodes anything else reversibly (``-`` + hex of its UTF-8 bytes), so no
   value can create a path component like ``..`` or contain ``/``. Every patient id the Rune
@@ -20,9 +24,11 @@ Layout (version :data:`LAYOUT_VERSION`)::
   ``patient_id`` data column (the raw id, always a string) is what every engine shows,
   and ``patient`` is a string partition column for pruning
   (``WHERE patient = 'p-<id>'``, see :func:`patient_partition`).
-* Fast streams (50 Hz accelerometry, heart rate) are partitioned by UTC day; low-rate
-  streams (symptom minutes, LFP trend logs every 10 min, phone activity) and events by
-  UTC month (:data:`MONTHLY_TABLES`): a day of those is 3-15 KiB of Parquet, a month
+* Rows are partitioned by their key time (:func:`rune_io.arrow_schema.time_key`: ``time``,
+  ``start_time`` for spans); a stream without any timestamp (``bytes``) by the API window
+  it was fetched in. Fast streams (50 Hz motion, heart rate) are partitioned by UTC
+  day; low-rate streams (symptom minutes, LFP trend logs every 10 min, patient reports,
+  sleep, phone activity) and events by UTC month (:data:`MONTHLY_TABLES`): a day of those is 3-15 KiB of Parquet, a month
   0.1-0.5 MiB. A file always holds the *whole* partition of its stream, so no task ever
   reads back or merges a shared file: ``rune_io.plan`` plans one window per partition
   and re-fetches the open month whole, which for these streams is still one API page.
@@ -38,7 +44,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from rune_io.arrow_schema import TIME_TYPE, stream_schema
+from rune_io.arrow_schema import SERVED_EXTRA_TYPES, TIME_TYPE, stream_schema
 from rune_io.models import StreamMeta
 
 #: Bump when paths or columns change incompatibly; recorded in ``_catalog/_lake.json``.
@@ -52,13 +58,30 @@ STAGING_DIR = "_staging"
 #: by UTC day. A monthly *stream* table needs whole-month fetches (see the module doc).
 MONTHLY_TABLES: tuple[str, ...] = (
     "symptom__*",
-    "neural__lfp_trend_log_power",
+    "patient_report__*",
+    "sleep__*",
+    "device_info__*",
+    "environment__*",
+    "neural__lfp_trend_log_power__*",
     "behavior__*",
+    # low-rate stream types wherever they are (the table name ends with the type)
+    "*__duration",
+    "*__percentage",
+    "*__event",
+    "*__span",
+    "*__state",
+    "*__timezone",
     EVENTS_TABLE,
 )
 
 #: Metadata columns added after the stream type's dimensions, in this order.
-META_COLUMNS: tuple[str, ...] = ("stream_id", "patient_id", "device_id", "algorithm")
+META_COLUMNS: tuple[str, ...] = (
+    "stream_id",
+    "patient_id",
+    "device_id",
+    "algorithm",
+    "stream_type",
+)
 #: Parameters that lead the parameter columns; the rest follow sorted by key.
 LEADING_PARAMS: tuple[str, ...] = ("category", "measurement")
 #: Partition key of the patient level (values from :func:`patient_partition`).
@@ -101,9 +124,13 @@ def _name_part(text: str) -> str:
 
 
 def table_name(stream: StreamMeta) -> str:
-    """Table of a stream: slug of its ``category`` and ``measurement`` parameters,
-    e.g. ``kinematics__acceleration``."""
-    return f"{_name_part(stream.category)}__{_name_part(stream.measurement)}"
+    """Table of a stream: ``<category>__<measurement>__<type>`` (e.g.
+    ``symptom__tremor__duration``), ``<category>__<type>`` without a ``measurement``."""
+    category = _name_part(stream.category) if stream.category else "uncategorized"
+    kind = _name_part(stream.stream_type.id)
+    if stream.measurement:
+        return f"{category}__{_name_part(stream.measurement)}__{kind}"
+    return f"{category}__{kind}"
 
 
 def granularity(table: str) -> str:
@@ -194,8 +221,8 @@ def param_columns(stream: StreamMeta) -> list[tuple[str, str]]:
     Keys are slugged to ``[A-Za-z0-9_]``; a key that would clash with a time, dimension,
     metadata or partition column is prefixed ``param_``.
     """
-    taken = {"time", *META_COLUMNS, *PARTITION_KEYS}
-    taken |= {d.identifier for d in stream.stream_type.value_dimensions}
+    taken = {*META_COLUMNS, *PARTITION_KEYS, *SERVED_EXTRA_TYPES}
+    taken |= set(stream_schema(stream.stream_type).names)
     params = stream.params
     order = [k for k in LEADING_PARAMS if k in params]
     order += sorted(k for k in params if k not in LEADING_PARAMS)
@@ -210,7 +237,9 @@ def param_columns(stream: StreamMeta) -> list[tuple[str, str]]:
 
 
 def lake_schema(stream: StreamMeta) -> pa.Schema:
-    """Schema of a stream's lake files: time, dimensions, metadata, parameters."""
+    """Schema of a stream's lake files: dimensions (a timestamp as ``d``, ``d_ns``),
+    metadata, parameters (an undeclared served column such as ``measurement_duration_ns``
+    is added after the dimensions by the writer)."""
     base = stream_schema(stream.stream_type)
     clash = {f.name for f in base} & {*META_COLUMNS, *PARTITION_KEYS}
     if clash:

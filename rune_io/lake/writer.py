@@ -1,12 +1,16 @@
 """Write one (stream, partition) file, or one patient's events partition, atomically.
 
-A stream's rows arrive as Arrow record batches (API pages) already sorted by time. The
+A stream's rows arrive as Arrow record batches (API pages) already sorted by their key
+time (:func:`rune_io.arrow_schema.time_key`, compared on its exact ``_ns`` column). The
 writer checks sortedness and the partition window per batch with numpy (cheap), buffers
 at most about one row group (``ROW_GROUP_ROWS``), adds the constant metadata columns as
 one-entry dictionary arrays (4 bytes a row while in memory, plain strings in the file),
 and streams row groups to a staging file that is published in one step
 (:func:`rune_io.lake.storage.atomic_file`). Only if a batch turns out unsorted does it
-fall back to buffering the whole partition and sorting it.
+fall back to buffering the whole partition and sorting it (stably: rows sharing a time
+keep the order they were served in). A stream without a ``time`` dimension (``span``:
+the API windows it by another timestamp; ``bytes``: no timestamp at all) is written in
+served order, all of it into the partition of the window it was fetched for.
 
 A column the stream type does not declare (the reader keeps such columns, nullable)
 widens the file's schema: it goes after the dimensions, is registered with the catalog
@@ -23,9 +27,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rune_io.arrow_schema import stream_schema
+from rune_io.arrow_schema import NS_SUFFIX, TIME_TYPE, stream_schema, time_key
 from rune_io.faults import crash_point
 from rune_io.lake.catalog import (
     FOOTER_KEY,
@@ -62,12 +67,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROW_GROUP_ROWS = 1 << 20
 
 
-def _parquet_options(schema: pa.Schema) -> dict:
-    """zstd, statistics, delta-encoded time, byte-stream-split floats, dictionary strings,
-    microsecond timestamps only (never INT96 or ns)."""
+def _parquet_options(schema: pa.Schema, key: str | None = "time") -> dict:
+    """zstd, statistics, delta-encoded times (``d`` and ``d_ns``), byte-stream-split
+    floats, dictionary for the rest, microsecond timestamps only (never INT96 or ns)."""
     floats = [f.name for f in schema if pa.types.is_floating(f.type)]
-    dict_cols = [f.name for f in schema if f.name != "time" and f.name not in floats]
-    encodings = {"time": "DELTA_BINARY_PACKED"} | {c: "BYTE_STREAM_SPLIT" for c in floats}
+    stamps = [f.name for f in schema if f.type == TIME_TYPE]
+    times = stamps + [n + NS_SUFFIX for n in stamps if n + NS_SUFFIX in schema.names]
+    dict_cols = [f.name for f in schema if f.name not in times and f.name not in floats]
+    encodings = {c: "DELTA_BINARY_PACKED" for c in times}
+    encodings |= {c: "BYTE_STREAM_SPLIT" for c in floats}
+    sorting = [pq.SortingColumn(schema.get_field_index(key))] if key in schema.names else []
     return dict(
         compression="zstd",
         compression_level=3,
@@ -78,17 +87,18 @@ def _parquet_options(schema: pa.Schema) -> dict:
         coerce_timestamps="us",
         allow_truncated_timestamps=False,
         store_schema=False,  # metadata columns are dictionary in memory, strings on disk
-        sorting_columns=[pq.SortingColumn(0)],
+        sorting_columns=sorting,
         write_page_index=True,
     )
 
 
-def _micros(dt: datetime) -> int:
-    return (dt - _EPOCH) // timedelta(microseconds=1)
+def _nanos(dt: datetime) -> int:
+    return (dt - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
-def _from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+def _from_nanos(ns: int) -> datetime:
+    """Unix ns -> UTC datetime, floored to the microsecond (catalog times)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
 class _PartitionSink:
@@ -103,19 +113,22 @@ class _PartitionSink:
         part: Partition,
         where: str,
         on_widen: Callable[[pa.Schema], None] = lambda schema: None,
+        key: str | None = "time",
     ):
         self.path, self.base, self.part, self.where = path, base, part, where
+        self.key = key  # the time_key column (None: no timestamp at all)
+        self.windowed = key == "time"  # rows checked against the partition, sorted
         self.constants = constants
         self.declared = frozenset(base.names)
         self.on_widen = on_widen
         self._set_schema(schema)
-        self.lo, self.hi = _micros(part.start), _micros(part.end)
+        self.lo, self.hi = _nanos(part.start), _nanos(part.end)
         self.buffer: list[pa.RecordBatch] = []
         self.buffered = 0
         self.rows = 0
-        self.min_us: int | None = None
-        self.max_us: int | None = None
-        self.last_us: int | None = None
+        self.min_ns: int | None = None
+        self.max_ns: int | None = None
+        self.last_ns: int | None = None
         self.sorted = True
         self.writer: pq.ParquetWriter | None = None
 
@@ -126,7 +139,7 @@ class _PartitionSink:
         self.write_schema = pa.schema(
             [pa.field(f.name, dict_type) if f.name in const_names else f for f in schema]
         )
-        self.options = _parquet_options(schema)
+        self.options = _parquet_options(schema, self.key if self.windowed else None)
 
     def _widen(self, fields: list[pa.Field]) -> None:
         """Add undeclared columns (after the dimensions); reload what was written."""
@@ -178,28 +191,45 @@ class _PartitionSink:
         if batch.num_rows == 0:
             return
         batch = self._conform(batch)
-        time = batch.column(0)
-        if time.null_count:
-            raise LakeError(f"{self.where}: {time.null_count} rows have a null time")
-        us = time.to_numpy(zero_copy_only=False).view("int64")
-        ordered = bool(np.all(us[1:] >= us[:-1]))
-        bmin, bmax = (int(us[0]), int(us[-1])) if ordered else (int(us.min()), int(us.max()))
-        if bmin < self.lo or bmax >= self.hi:
-            bad = bmin if bmin < self.lo else bmax
-            raise PartitionWindowError(
-                f"{self.where}: row at {_from_micros(bad).isoformat()} is outside partition "
-                f"{self.part.dirname} [{self.part.start.isoformat()}, {self.part.end.isoformat()})"
-            )
-        if self.sorted and (not ordered or (self.last_us is not None and bmin < self.last_us)):
-            self._go_unsorted()
-        self.last_us = int(us[-1])
-        self.min_us = bmin if self.min_us is None else min(self.min_us, bmin)
-        self.max_us = bmax if self.max_us is None else max(self.max_us, bmax)
+        if self.windowed:
+            self._check_times(batch)
+        elif self.key is not None:
+            self._span_times(batch)
         self.buffer.append(batch)
         self.buffered += batch.num_rows
         self.rows += batch.num_rows
         while self.sorted and self.buffered >= ROW_GROUP_ROWS:
             self._flush_group()
+
+    def _check_times(self, batch: pa.RecordBatch) -> None:
+        """Key times inside the partition; switch to sorting if they are out of order."""
+        assert self.key is not None
+        time = batch.column(self.key + NS_SUFFIX)
+        if time.null_count:
+            raise LakeError(f"{self.where}: {time.null_count} rows have a null {self.key}")
+        ns = time.to_numpy(zero_copy_only=False)
+        ordered = bool(np.all(ns[1:] >= ns[:-1]))
+        bmin, bmax = (int(ns[0]), int(ns[-1])) if ordered else (int(ns.min()), int(ns.max()))
+        if bmin < self.lo or bmax >= self.hi:
+            bad = bmin if bmin < self.lo else bmax
+            raise PartitionWindowError(
+                f"{self.where}: row at {self.key}_ns={bad} ({_from_nanos(bad).isoformat()}) "
+                f"is outside partition {self.part.dirname} "
+                f"[{self.part.start.isoformat()}, {self.part.end.isoformat()})"
+            )
+        if self.sorted and (not ordered or (self.last_ns is not None and bmin < self.last_ns)):
+            self._go_unsorted()
+        self.last_ns = int(ns[-1])
+        self.min_ns = bmin if self.min_ns is None else min(self.min_ns, bmin)
+        self.max_ns = bmax if self.max_ns is None else max(self.max_ns, bmax)
+
+    def _span_times(self, batch: pa.RecordBatch) -> None:
+        """Catalog time span of a stream without ``time``: its key's min and max."""
+        col = batch.column(self.key + NS_SUFFIX)
+        lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
+        if lo is not None:
+            self.min_ns = lo if self.min_ns is None else min(self.min_ns, lo)
+            self.max_ns = hi if self.max_ns is None else max(self.max_ns, hi)
 
     # -- output --------------------------------------------------------------------
     def _with_constants(self, table: pa.Table) -> pa.Table:
@@ -239,8 +269,8 @@ class _PartitionSink:
         if self.buffer:
             table = pa.Table.from_batches(self.buffer, schema=self.base)
             self.buffer = []
-            if not self.sorted:
-                table = table.sort_by([("time", "ascending")])  # stable: keeps page order
+            if not self.sorted:  # stable: rows sharing a time keep their page order
+                table = table.sort_by([(f"{self.key}{NS_SUFFIX}", "ascending")])
             for start in range(0, table.num_rows, ROW_GROUP_ROWS):
                 self._write(table.slice(start, ROW_GROUP_ROWS))
         if self.writer is not None:
@@ -313,7 +343,13 @@ def write_stream_partition(
     constants = list(
         zip(
             META_COLUMNS,
-            (stream.id, stream.patient_id, stream.device_id, stream.algorithm),
+            (
+                stream.id,
+                stream.patient_id,
+                stream.device_id,
+                stream.algorithm,
+                stream.stream_type.id,
+            ),
             strict=True,
         )
     ) + param_columns(stream)
@@ -332,21 +368,22 @@ def write_stream_partition(
         **upstream_bounds(stream.min_time, stream.max_time),
     }
     base = stream_schema(stream.stream_type)
+    key = time_key(stream.stream_type)
     try:
         with atomic_file(lake, rel) as (tmp, published):
             sink = _PartitionSink(
-                tmp, base, schema, constants, part, where, lambda s: _check_schema(lake, table, s)
-            )
+                tmp, base, schema, constants, part, where,
+                lambda s: _check_schema(lake, table, s), key=key,
+            )  # fmt: skip
             for batch in batches:
                 sink.add(batch)
             if sink.rows == 0:
                 raise _NothingWritten
-            assert sink.min_us is not None and sink.max_us is not None
             footer |= {
                 "schema_fingerprint": schema_fingerprint(sink.schema),
                 "rows": sink.rows,
-                "min_time": _from_micros(sink.min_us).isoformat(),
-                "max_time": _from_micros(sink.max_us).isoformat(),
+                "min_time": None if sink.min_ns is None else _from_nanos(sink.min_ns).isoformat(),
+                "max_time": None if sink.max_ns is None else _from_nanos(sink.max_ns).isoformat(),
             }
             sink.close(footer)
             _intend(lake, rel, run_id)

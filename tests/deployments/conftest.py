@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_io.emulator import (
+from rune_emulator import (
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,

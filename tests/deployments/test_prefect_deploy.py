@@ -13,9 +13,11 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
 from prefect.client.schemas.objects import FlowRun
 
+from rune_io.arrow_schema import time_key
 from rune_io.lake import Catalog, open_lake, table_name
 from rune_io.sync import lake_partitioning
 from tests.deployments.conftest import API_LIMIT, CREDENTIALS_BLOCK, TODAY, Stack
+from tests.truth import category, client_meta
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +53,12 @@ def wait_final(stack: Stack, flow_run_id: UUID, timeout: float = RUN_TIMEOUT) ->
 
 def lake_count(stack: Stack, stream, start: str | None = None, end: str | None = None) -> int:
     where = f"stream_id = '{stream.id}'"
-    if start:
-        where += f" AND time >= TIMESTAMPTZ '{start} 00:00:00+00' AND time < TIMESTAMPTZ '{end} 00:00:00+00'"
+    if start:  # on the stream's key time: `time`, or a span's `start_time_min`
+        key = time_key(stream.stream_type)
+        where += (
+            f" AND {key} >= TIMESTAMPTZ '{start} 00:00:00+00'"
+            f" AND {key} < TIMESTAMPTZ '{end} 00:00:00+00'"
+        )
     files = stack.lake / table_name(stream) / f"patient=p-{stream.patient_id}"
     if not files.exists():
         return 0
@@ -64,7 +70,9 @@ def lake_count(stack: Stack, stream, start: str | None = None, end: str | None =
 
 def streams_of(emu, patient_id: str, *categories: str) -> list:
     return [
-        s for s in emu.cohort.streams if s.patient_id == patient_id and s.category in categories
+        client_meta(s)
+        for s in emu.cohort.streams
+        if s.patient_id == patient_id and category(s) in categories
     ]
 
 
@@ -139,13 +147,16 @@ def test_custom_run_of_backfill_lands_the_range_in_the_lake(stack):
     assert run.state.is_completed(), f"{run.state}\n{stack.log_tail('worker')}"
 
     lo, hi = TODAY - timedelta(days=3), TODAY - timedelta(days=1)
+    total = 0
     for s in streams_of(emu, patient, "neural", "vitals"):
         # partitions the range touches are loaded whole (a day, or a month for slow streams)
         first, last = lake_partitioning(s, lo)[0], lake_partitioning(s, hi - US)[1]
         want = emu.expected_table(s.id, first, min(last, TODAY))
-        assert lake_count(stack, s) == want.num_rows > 0, s.id
+        assert lake_count(stack, s) == want.num_rows, s.id
         in_range = emu.expected_table(s.id, lo, hi).num_rows
-        assert lake_count(stack, s, start, end) == in_range > 0, s.id
+        assert lake_count(stack, s, start, end) == in_range, s.id
+        total += in_range
+    assert total > 0
     other = next(p.id for p in emu.cohort.patients if p.id != patient)
     assert all(lake_count(stack, s) == 0 for s in streams_of(emu, other, "neural", "vitals"))
 
@@ -197,7 +208,10 @@ def test_cohort_fanout_starts_one_refresh_group_run_per_group(stack):
     assert groups == sorted((p.id,) for p in emu.cohort.patients)  # one each, disjoint
     assert all(c.parameters["credentials_block"] == CREDENTIALS_BLOCK for c in children)
 
+    total = 0
     for p in emu.cohort.patients:
         for s in streams_of(emu, p.id, "neural"):
             full = emu.expected_table(s.id, TODAY - timedelta(days=3), TODAY)
-            assert lake_count(stack, s) == full.num_rows > 0, s.id
+            assert lake_count(stack, s) == full.num_rows, s.id
+            total += full.num_rows
+    assert total > 0

@@ -22,6 +22,7 @@ import pytest
 from rune_io.sync import lake_partitioning
 from tests.deployments.conftest import CREDENTIALS_BLOCK, TODAY, Stack, start_stack
 from tests.deployments.test_prefect_deploy import US, day, lake_count, wait_final
+from tests.truth import client_meta
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +132,7 @@ def test_custom_run_from_the_ui_lands_exactly_the_window(ui_stack, tmp_path):
     assert run.parameters["range"]["patients"] == [patient]
 
     lo, hi = TODAY - timedelta(days=2), TODAY - timedelta(days=1)
-    mine = [s for s in emu.cohort.streams if s.patient_id == patient]
+    mine = [client_meta(s) for s in emu.cohort.streams if s.patient_id == patient]
     landed = 0
     for s in mine:
         # partitions the range touches are loaded whole (a day, or a month for slow streams)
@@ -141,6 +142,6 @@ def test_custom_run_from_the_ui_lands_exactly_the_window(ui_stack, tmp_path):
         assert lake_count(stack, s, start, end) == emu.expected_table(s.id, lo, hi).num_rows
         landed += want
     assert landed > 0
-    others = [s for s in emu.cohort.streams if s.patient_id != patient]
+    others = [client_meta(s) for s in emu.cohort.streams if s.patient_id != patient]
     assert all(lake_count(stack, s) == 0 for s in others)
     assert (tmp_path / "form.png").stat().st_size > 0

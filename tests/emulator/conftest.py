@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from rune_io.emulator import (
+from rune_emulator import (
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     DEMO_CLIENT_ACCESS_KEY,
@@ -58,8 +58,24 @@ def gql(emu, query: str, variables: dict | None = None, headers=None) -> dict:
     return r.json()
 
 
+def iso_to_ns(text: str) -> int:
+    """Unix ns of a served ISO time (up to 7 fractional digits, ``Z`` or ``+HH:MM``)."""
+    import re
+    from datetime import datetime
+
+    m = re.fullmatch(r"(.{19})(?:\.(\d{1,7}))?(Z|[+-]\d\d:\d\d)", text)
+    assert m, text
+    whole = datetime.fromisoformat(m[1] + ("+00:00" if m[3] == "Z" else m[3]))
+    frac = int((m[2] or "").ljust(7, "0")) * 100
+    return int(whole.timestamp()) * 1_000_000_000 + frac
+
+
 def stream_of(emu, kind: str, patient_index: int = 0, **params):
-    """The spec of the first stream of a patient with this kind (and parameters)."""
+    """The first stream of a patient with this generator kind (and parameters).
+
+    Kinds: ``symptom``, ``motion``, ``report``, ``medication``, ``hk_*``, ``lfp``,
+    ``spectrum``, ``therapy`` (see ``rune_emulator.cohort``).
+    """
     pid = emu.cohort.patients[patient_index].id
     for spec in emu.cohort.specs.values():
         if spec.meta.patient_id == pid and spec.kind == kind:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from rune_io.emulator import EmulatorConfig, running_emulator
+from rune_emulator import EmulatorConfig, running_emulator
 
 from .conftest import CLIENT_HEADERS, JWT_HEADERS, USER_HEADERS, stream_of
 
@@ -19,14 +19,14 @@ def _v2(emu, spec, headers):
 @pytest.mark.parametrize("headers", [USER_HEADERS, JWT_HEADERS], ids=["token", "jwt"])
 def test_user_credentials_read_any_org_patient(emu, headers):
     for i in range(3):
-        assert _v2(emu, stream_of(emu, "activity", i), headers).status_code == 200
+        assert _v2(emu, stream_of(emu, "hk_pressure", i), headers).status_code == 200
 
 
 def test_client_key_only_its_patient(emu):
-    own = stream_of(emu, "activity", 0)
+    own = stream_of(emu, "hk_pressure", 0)
     assert own.meta.patient_id == emu.cohort.client_key_patient_id
     assert _v2(emu, own, CLIENT_HEADERS).status_code == 200
-    r = _v2(emu, stream_of(emu, "activity", 1), CLIENT_HEADERS)
+    r = _v2(emu, stream_of(emu, "hk_pressure", 1), CLIENT_HEADERS)
     assert r.status_code in (403, 404) and r.json()["success"] is False
 
 
@@ -43,7 +43,7 @@ def test_client_key_only_its_patient(emu):
 )
 def test_bad_credentials_are_401_json(emu, headers):
     for url in (
-        f"{emu.url}/v2/streams/{stream_of(emu, 'activity', 0).id}",
+        f"{emu.url}/v2/streams/{stream_of(emu, 'hk_pressure', 0).id}",
         f"{emu.url}/v1/event.json",
     ):
         r = requests.get(url, headers=headers, timeout=10)
@@ -57,7 +57,7 @@ def test_bad_credentials_are_401_json(emu, headers):
 
 def test_header_names_are_case_insensitive(emu):
     headers = {k.lower(): v for k, v in USER_HEADERS.items()}
-    assert _v2(emu, stream_of(emu, "activity", 0), headers).status_code == 200
+    assert _v2(emu, stream_of(emu, "hk_pressure", 0), headers).status_code == 200
 
 
 def test_configured_credentials_replace_demo_ones():
@@ -71,7 +71,7 @@ def test_configured_credentials_replace_demo_ones():
         jwt="j.w.t",
     )
     with running_emulator(cfg) as emu:
-        spec = stream_of(emu, "activity", 0)
+        spec = stream_of(emu, "hk_pressure", 0)
         assert _v2(emu, spec, USER_HEADERS).status_code == 401
         assert (
             _v2(
@@ -96,5 +96,5 @@ def test_configured_credentials_replace_demo_ones():
 def test_inactive_org_patient_is_404(fresh_emu):
     emu = fresh_emu
     emu.cohort.active_org_id = emu.cohort.orgs[1].id  # holds patient 0 only
-    assert _v2(emu, stream_of(emu, "activity", 0), USER_HEADERS).status_code == 200
-    assert _v2(emu, stream_of(emu, "activity", 1), USER_HEADERS).status_code == 404
+    assert _v2(emu, stream_of(emu, "hk_pressure", 0), USER_HEADERS).status_code == 200
+    assert _v2(emu, stream_of(emu, "hk_pressure", 1), USER_HEADERS).status_code == 404

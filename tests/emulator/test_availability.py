@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from rune_io.emulator import MAX_BATCH_STREAMS
+from rune_emulator import MAX_BATCH_STREAMS
 
 from .conftest import USER_HEADERS, stream_of
 
@@ -18,7 +18,7 @@ def _get(http, emu, path, params):
 
 
 def test_single_stream_availability(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     a = emu.cohort.data_start.timestamp()
     r = _get(
         http,
@@ -34,7 +34,7 @@ def test_single_stream_availability(emu, http):
 
 
 def test_batch_any_all(emu, http):
-    hr = stream_of(emu, "heart_rate", 1)
+    hr = stream_of(emu, "hk_heart_rate", 1)
     lfp = stream_of(emu, "lfp", 1, hemisphere="left")
     a = emu.cohort.data_start.timestamp()
     base = {
@@ -72,7 +72,7 @@ def test_batch_any_all(emu, http):
 
 
 def test_batch_errors(emu, http):
-    hr = stream_of(emu, "heart_rate", 1)
+    hr = stream_of(emu, "hk_heart_rate", 1)
     a = emu.cohort.data_start.timestamp()
     base = {"stream_id": [hr.id, hr.id], "start_time": a, "end_time": a + DAY, "resolution": 3600}
     assert _get(http, emu, "/v2/batch/availability", base).status_code == 400  # no batch_operation
@@ -110,7 +110,7 @@ def test_availability_paging(fresh_emu, http):
 
 
 def test_aggregate_window(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     a = emu.cohort.data_start.timestamp()
     r = _get(
         http,
@@ -120,6 +120,47 @@ def test_aggregate_window(emu, http):
     )
     body = r.json()
     assert body["cardinality"] == 3
-    exp = emu.expected_table(spec.id, a, a + DAY).column("heart_rate").to_numpy()
-    got = body["data"]["heart_rate"][0]
+    assert set(body["data"]) == {"time", "aggregate_values", "duration_sum"}
+    assert set(body["summary"]) == {
+        "value_mean",
+        "value_min",
+        "value_max",
+        "value_med",
+        "value_std",
+    }
+    exp = emu.expected_table(spec.id, a, a + DAY).column("rate").to_numpy()
+    got = body["data"]["aggregate_values"][0]
     assert (got is None and len(exp) == 0) or abs(got - exp.mean()) < 1e-9
+
+
+def test_aggregate_window_sums_symptom_seconds(emu, http):
+    spec = stream_of(emu, "symptom", 1, measurement="tremor", severity="all")
+    a = emu.cohort.data_start.timestamp()
+    params = {"start_time": a, "end_time": a + DAY, "resolution": DAY, "aggregate_function": "sum"}
+    body = _get(http, emu, f"/v2/streams/{spec.id}/aggregate_window", params).json()
+    exp = emu.expected_table(spec.id, a, a + DAY)
+    assert abs(body["data"]["aggregate_values"][0] - sum(exp.column("duration").to_pylist())) < 1e-6
+    assert body["data"]["duration_sum"][0] == exp.num_rows * 60.0  # 60 s windows
+
+
+def test_daily_aggregate(emu, http):
+    spec = stream_of(emu, "hk_pressure", 0)
+    a = emu.cohort.data_start.timestamp()
+    params = {"start_time": a, "resolution": 6 * 3600, "n_days": 2}
+    body = _get(http, emu, f"/v2/streams/{spec.id}/daily_aggregate", params).json()
+    assert body["cardinality"] == 4 and len(body["data"]["aggregate_values"]) == 4
+    t = emu.expected_table(spec.id, a, a + 2 * DAY)
+    tod = (t.column("time").to_numpy() // 10**9 - int(a)) % DAY
+    vals = t.column("pressure").to_numpy()
+    assert (
+        abs(
+            body["data"]["aggregate_values"][1] - vals[(tod >= 6 * 3600) & (tod < 12 * 3600)].mean()
+        )
+        < 1e-9
+    )
+    bad = http.get(
+        f"{emu.url}/v2/streams/{spec.id}/daily_aggregate",
+        params={**params, "resolution": 7 * 3600},
+        headers=USER_HEADERS,
+    )
+    assert bad.status_code == 400

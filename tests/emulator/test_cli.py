@@ -15,7 +15,7 @@ from .conftest import USER_HEADERS
 @pytest.mark.parametrize(
     "cmd",
     [
-        [sys.executable, "-m", "rune_io.emulator"],
+        [sys.executable, "-m", "rune_emulator"],
         [sys.executable, "-c", "from flows.cli import main; main()", "emulator"],
     ],
     ids=["python-m", "rune-lake"],
@@ -44,3 +44,17 @@ def test_cli_serves_and_prints_credentials(cmd):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("command", ["emulator", "demo"])
+def test_without_the_emulator_extra_the_cli_says_what_to_install(command, tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['uvicorn'] = None\n"
+        "from flows.cli import main\n"
+        f"sys.argv = ['rune-lake', {command!r}, *({['--port', '0'] if command == 'emulator' else ['--lake', str(tmp_path / 'lake')]!r})]\n"
+        "main()\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr
+    assert "pip install -e '.[emulator]'" in res.stderr and "Traceback" not in res.stderr

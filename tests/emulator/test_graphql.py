@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from .conftest import CLIENT_HEADERS, USER_HEADERS, gql
@@ -34,9 +36,9 @@ def test_user_and_memberships_paging(emu):
       defaultMembership { org { id name: displayName } }
       membershipList(cursor: $cursor) { pageInfo { endCursor } memberships { org { id tags: orgTags } } } } }"""
     body = gql(emu, q, {"cursor": None})["data"]["user"]
-    assert body["id"] == emu.cohort.user_id and body["defaultMembership"]["org"]["id"].startswith(
-        "org-"
-    )
+    assert body["id"] == emu.cohort.user_id and body["id"].endswith(",user")
+    assert re.fullmatch(r"user-[0-9a-f]{40},user", body["id"])
+    assert re.fullmatch(r"org-[0-9a-f]+,org", body["defaultMembership"]["org"]["id"])
     assert len(body["membershipList"]["memberships"]) == 1
     cursor = body["membershipList"]["pageInfo"]["endCursor"]
     assert cursor
@@ -46,31 +48,52 @@ def test_user_and_memberships_paging(emu):
         body["membershipList"]["memberships"][0]["org"]["id"],
         body2["memberships"][0]["org"]["id"],
     }
-    assert ids == {o.id for o in emu.cohort.orgs}
+    assert ids == {f"{o.id},org" for o in emu.cohort.orgs}
 
 
 def test_stream_list_filters_and_paging(emu):
     p = emu.cohort.patients[0]
     streams, pages = all_streams(emu, {"patientId": p.id})
-    assert pages == 2 and len(streams) == len(emu.cohort.streams_of(p.id)) == 9
+    n = len(emu.cohort.streams_of(p.id))
+    assert pages == -(-n // 8) and len(streams) == n == 37
+    no_measurement = 0
+    metas = {m.id: m for m in emu.streams}
     for s in streams:
         keys = {x["key"] for x in s["parameters"]}
-        assert {"category", "measurement"} <= keys
+        assert "category" in keys
+        no_measurement += "measurement" not in keys
         assert s["device_id"].startswith(f"patient-{p.id},device-")
         assert s["min_time"] < s["max_time"]
-    watch = next(d for d in p.devices if "#" in d.id)
+        truth = metas[s["id"]]
+        assert (s["min_time"], s["max_time"]) == (truth.min_time, truth.max_time)
+    assert no_measurement >= 1
+    watch = next(d for d in p.devices if d.alias == "Apple Watch")
     by_dev, _ = all_streams(
         emu, {"patientId": p.id, "deviceId": f"patient-{p.id},device-{watch.id}"}
     )
-    assert len(by_dev) == 6  # accel x,y,z, heart rate, tremor, dyskinesia
+    assert len(by_dev) == 16 + 6 + 2  # symptom minutes, 50 Hz motion, recording reports
     neural, _ = all_streams(
         emu, {"patientId": p.id, "parameters": [{"key": "category", "value": "neural"}]}
     )
-    assert {s["streamType"]["id"] for s in neural} == {"lfp_trend_log_power"} and len(neural) == 2
-    dur, _ = all_streams(emu, {"patientId": p.id, "streamTypeId": "duration", "algorithm": None})
-    assert len(dur) == 2
+    assert {s["streamType"]["id"] for s in neural} == {
+        "unitless-power",
+        "voltage-spectrum",
+        "boolean",
+    }
+    tremor = [{"key": "measurement", "value": "tremor"}]
+    dur, _ = all_streams(
+        emu,
+        {"patientId": p.id, "streamTypeId": "duration", "algorithm": None, "parameters": tremor},
+    )
+    assert sorted(
+        x["value"] for s in dur for x in s["parameters"] if x["key"] == "severity"
+    ) == sorted(["all", "none", "slight", "mild", "moderate", "strong", "unknown"])
+    md, _ = all_streams(
+        emu, {"patientId": p.id, "algorithm": "ingest-strive-applewatch-md.0", "parameters": tremor}
+    )
+    assert len(md) == 14  # 7 severities as Duration and as Percentage
     everyone, _ = all_streams(emu, {})
-    assert len(everyone) == 9 * 3
+    assert len(everyone) == 37 * 3
 
 
 def test_stream_list_by_ids_and_types(emu):
@@ -84,11 +107,33 @@ def test_stream_list_by_ids_and_types(emu):
         emu,
         "{ streamTypeList { streamTypes { id shape { dimensions { identifier dataType } } } } }",
     )
-    from rune_io.arrow_schema import _TYPES
+    from rune_emulator.models import DATA_TYPES
 
-    for st in types["data"]["streamTypeList"]["streamTypes"]:
+    listed = types["data"]["streamTypeList"]["streamTypes"]
+    assert len(listed) == 27
+    for st in listed:
         for d in st["shape"]["dimensions"]:
-            assert d["dataType"] in _TYPES
+            assert d["dataType"] in DATA_TYPES
+    dims = {
+        st["id"]: [(d["identifier"], d["dataType"]) for d in st["shape"]["dimensions"]]
+        for st in listed
+    }
+    assert dims["span"] == [
+        ("start_time_min", "timestamp"),
+        ("start_time", "timestamp"),
+        ("end_time", "timestamp"),
+        ("end_time_max", "timestamp"),
+        ("event", "dict"),
+    ]
+    assert dims["bytes"][0] == ("offset", "uint")
+    assert dims["voltage-spectrum"] == [
+        ("time", "timestamp"),
+        ("frequency", "ufloat"),
+        ("potential", "sfloat"),
+    ]
+    assert dims["event"] == [("time", "timestamp"), ("event", "dict")]
+    assert dims["boolean"] == [("time", "timestamp"), ("bool", "bool")]
+    assert dims["rotation"] == [("time", "timestamp"), ("rotation", "sfloat")]
 
 
 def test_patient_devices_paging_and_short_ids(emu):
@@ -103,12 +148,9 @@ def test_patient_devices_paging_and_short_ids(emu):
         if not cursor:
             break
     ids = [d["id"] for d in devices]
-    assert (
-        len(ids) == 3
-        and any("*" in i for i in ids)
-        and any("#" in i for i in ids)
-        and any("_" in i for i in ids)
-    )
+    assert len(ids) == 3 and any("_" in i for i in ids)
+    assert any("#" in i or "*" in i for i in ids)
+    assert {d["alias"] for d in devices} == {"Apple Watch", "Prod Strive PD App", "Percept PC"}
     missing = gql(emu, q, {"id": "f" * 32, "cursor": None})
     assert missing["errors"] and missing["data"]["patient"] is None
 
@@ -117,21 +159,42 @@ def test_org_patients_projects_cohorts(emu):
     q = """query($c: Cursor) { org { id patientAccessList(cursor: $c) { pageInfo { endCursor }
       patientAccess { patient { id } } } projectList { pageInfo { endCursor } projects { id title cohortList { cohorts { id title } } } } } }"""
     org = gql(emu, q)["data"]["org"]
-    assert org["id"] == emu.cohort.active_org_id
+    assert org["id"] == f"{emu.cohort.active_org_id},org"
     assert len(org["patientAccessList"]["patientAccess"]) == 3
     proj = org["projectList"]["projects"][0]
     q2 = """query($id: ID, $cursorInput: CursorInput) { project(id: $id) { id organizationId
       projectPatientList(cursorInput: $cursorInput) { projectPatients { patient { id patientAccessList {
       patientAccess { org { id } startTime endTime } } } codeName } pageInfo { codeNameEndCursor } } } }"""
     pp = gql(emu, q2, {"id": proj["id"]})["data"]["project"]
-    assert len(pp["projectPatientList"]["projectPatients"]) == 3
-    assert pp["projectPatientList"]["pageInfo"]["codeNameEndCursor"] is None
+    assert pp["organizationId"] == emu.cohort.active_org_id  # short form: org-<x>
+    first = pp["projectPatientList"]
+    assert len(first["projectPatients"]) == 2
+    cursor = first["pageInfo"]["codeNameEndCursor"]
+    assert cursor == first["projectPatients"][-1]["codeName"]
+    # the page cursor, as the schema declares it and as runeq 0.18.1 sends it
+    for variables in (
+        {"cursorInput": {"codeNameCursor": cursor}},
+        {"cursor_input": {"codeNameCursor": cursor}},
+    ):
+        nxt = gql(emu, q2, {"id": proj["id"], **variables})["data"]["project"]["projectPatientList"]
+        assert len(nxt["projectPatients"]) == 1 and nxt["pageInfo"]["codeNameEndCursor"] is None
+        got = {x["patient"]["id"] for x in first["projectPatients"] + nxt["projectPatients"]}
+        assert got == {p.id for p in emu.cohort.patients}
     q3 = """query($id: ID) { cohort(id: $id) { id organizationId cohortPatientList { cohortPatients { patient { id } } pageInfo { codeNameEndCursor } } } }"""
     sizes = [
         len(gql(emu, q3, {"id": c["id"]})["data"]["cohort"]["cohortPatientList"]["cohortPatients"])
         for c in proj["cohortList"]["cohorts"]
     ]
     assert sorted(sizes) == [1, 2]
+
+
+def test_empty_event_list_is_null(emu):
+    p = emu.cohort.patients[0]
+    q = """query($pid: ID!, $s: Float!, $e: Float!) { patient(id: $pid) {
+      eventList(startTime: $s, endTime: $e) { events { id } pageInfo { endCursor } } } }"""
+    start = emu.cohort.data_start.timestamp()  # 00:00-01:00 UTC: no events at night
+    body = gql(emu, q, {"pid": p.id, "s": start, "e": start + 3600})
+    assert body["data"]["patient"]["eventList"] is None
 
 
 def test_event_list(emu):
@@ -170,7 +233,7 @@ def test_set_active_org_mutation(fresh_emu):
     body = gql(emu, m, {"input": {"orgId": other.id.removeprefix("org-")}})
     assert (
         body["data"]["updateDefaultMembership"]["user"]["defaultMembership"]["org"]["id"]
-        == other.id
+        == f"{other.id},org"
     )
     pal = gql(emu, "{ org { patientAccessList { patientAccess { patient { id } } } } }")
     ids = [x["patient"]["id"] for x in pal["data"]["org"]["patientAccessList"]["patientAccess"]]
@@ -183,8 +246,9 @@ def test_graphql_auth_and_bad_body(emu):
     assert r.status_code == 401 and r.json()["success"] is False
     r = requests.post(f"{emu.url}/graphql", data=b"nope", headers=USER_HEADERS, timeout=10)
     assert r.status_code == 400
-    body = gql(emu, "{ user { id } }", headers=CLIENT_HEADERS)
-    assert body["errors"]
+    for root in ("{ user { id } }", "{ org { id } }", '{ project(id: "x") { id } }'):
+        body = gql(emu, root, headers=CLIENT_HEADERS)
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     own = emu.cohort.client_key_patient_id
     body = gql(
         emu, "query($id: ID!) { patient(id: $id) { id } }", {"id": own}, headers=CLIENT_HEADERS
@@ -194,6 +258,11 @@ def test_graphql_auth_and_bad_body(emu):
     body = gql(
         emu, "query($id: ID!) { patient(id: $id) { id } }", {"id": other}, headers=CLIENT_HEADERS
     )
-    assert body["errors"]
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    q = "query($f: StreamQueryFilters) { streamList(filters: $f) { streams { id } } }"
+    own_streams = gql(emu, q, {"f": {"patientId": own}}, headers=CLIENT_HEADERS)
+    assert len(own_streams["data"]["streamList"]["streams"]) == 8  # first page
+    other_streams = gql(emu, q, {"f": {"patientId": other}}, headers=CLIENT_HEADERS)
+    assert other_streams["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     syntax = gql(emu, "{ user { id ")
     assert syntax["errors"]

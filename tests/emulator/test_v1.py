@@ -14,11 +14,14 @@ HOUR = 3600
 
 
 def _watch(emu, i=0):
-    return next(d for d in emu.cohort.patients[i].devices if "#" in d.id)
+    return next(d for d in emu.cohort.patients[i].devices if d.alias == "Apple Watch")
 
 
 def _base(emu, i, spec, hours=1):
     a = busy_day(emu, spec) + 10 * HOUR  # mid-morning: the watch is worn
+    if spec.kind == "motion":  # 50 Hz motion exists in recording sessions: start at one
+        t = emu.expected_table(spec.id, a - 10 * HOUR, a + 14 * HOUR).column("time")
+        a = float(t[0].as_py() // 10**9)
     return {
         "patient_id": emu.cohort.patients[i].id,
         "device_id": _watch(emu, i).id,
@@ -32,7 +35,8 @@ def get(http, emu, resource, params, headers=USER_HEADERS):
 
 
 def test_accel_csv_pages_until_empty_body(emu, http):
-    spec = stream_of(emu, "accel", 1, axis="x")
+    spec = stream_of(emu, "motion", 1, measurement="user", axis="x")
+    gravity = stream_of(emu, "motion", 1, measurement="gravity", axis="x")
     base = _base(emu, 1, spec)
     frames, page = [], 0
     while True:
@@ -45,20 +49,24 @@ def test_accel_csv_pages_until_empty_body(emu, http):
     df = pd.concat(frames)
     assert list(df.columns) == ["time", "x", "y", "z"]
     exp = emu.expected_table(spec.id, base["start_time"], base["end_time"])
-    assert len(df) == exp.num_rows == 180_000 and page == 4
-    np.testing.assert_array_equal(df["x"].to_numpy(), exp.column("acceleration").to_numpy())
+    grav = emu.expected_table(gravity.id, base["start_time"], base["end_time"])
+    assert len(df) == exp.num_rows > 50_000 and page == -(-exp.num_rows // 50_000)
+    total = exp.column("acceleration").to_numpy() + grav.column("acceleration").to_numpy()
+    np.testing.assert_array_equal(df["x"].to_numpy(), total)  # V1 accel = user + gravity
 
 
 def test_accel_json_next_page_and_token(emu, http):
-    spec = stream_of(emu, "accel", 1, axis="x")
-    base = _base(emu, 1, spec, hours=0.1)  # 18,000 points
+    spec = stream_of(emu, "motion", 1, measurement="user", axis="x")
+    base = _base(emu, 1, spec, hours=0.1)  # ~18,000 points
+    n = emu.expected_table(spec.id, base["start_time"], base["end_time"]).num_rows
+    assert 10_000 < n < 20_000
     r = get(http, emu, "accel.json", base)
     body = r.json()
     assert body["success"] and body["next_page"] == 1 and body["result"]["cardinality"] == 10_000
     assert set(body["result"]) == {"cardinality", "time", "x", "y", "z"}
     token = r.headers["X-Rune-Next-Page-Token"]
     r2 = get(http, emu, "accel.json", {**base, "next_page_token": token})
-    assert r2.json()["result"]["cardinality"] == 8_000 and "next_page" not in r2.json()
+    assert r2.json()["result"]["cardinality"] == n - 10_000 and "next_page" not in r2.json()
     assert "X-Rune-Next-Page-Token" not in r2.headers
     r3 = get(http, emu, "accel.json", {**base, "page": 1})
     assert r3.json()["result"] == r2.json()["result"]
@@ -67,7 +75,7 @@ def test_accel_json_next_page_and_token(emu, http):
 
 
 def test_page_size_limits(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     base = _base(emu, 1, spec)
     assert get(http, emu, "heartrate.json", {**base, "page_size": 10_001}).status_code == 400
     assert get(http, emu, "heartrate.csv", {**base, "page_size": 3_600_001}).status_code == 400
@@ -77,30 +85,32 @@ def test_page_size_limits(emu, http):
 
 
 def test_heartrate_csv_and_json(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     base = _base(emu, 1, spec)
     df = pd.read_csv(io.StringIO(get(http, emu, "heartrate.csv", base).text))
     assert list(df.columns) == ["time", "bpm"]
     exp = emu.expected_table(spec.id, base["start_time"], base["end_time"]).to_pandas()
-    np.testing.assert_allclose(df["time"], exp["time"].astype("int64") / 1e6)
-    np.testing.assert_array_equal(df["bpm"], exp["heart_rate"])
+    np.testing.assert_allclose(df["time"], exp["time"] / 1e9)
+    np.testing.assert_array_equal(df["bpm"], exp["rate"])
     body = get(http, emu, "heartrate.json", {**base, "partition_size": 100}).json()
     assert all(len(p) <= 100 for p in body["result"]["bpm"])
     assert sum(len(p) for p in body["result"]["bpm"]) == len(df)
 
 
 def test_expressions_user_gravity(emu, http):
-    spec = stream_of(emu, "accel", 1, axis="x")
+    spec = stream_of(emu, "motion", 1, measurement="user", axis="x")
     base = {**_base(emu, 1, spec, hours=0.01), "page_size": 500}
     acc = get(http, emu, "accel.json", base).json()["result"]
     grav = get(http, emu, "accel.json", {**base, "expression": "gravity"}).json()["result"]
     user = get(http, emu, "accel.json", {**base, "expression": "user"}).json()["result"]
-    np.testing.assert_allclose(np.add(grav["x"], user["x"]), acc["x"], atol=2e-6)
+    np.testing.assert_allclose(np.add(grav["x"], user["x"]), acc["x"], atol=1e-12)
+    truth = emu.expected_table(spec.id, base["start_time"], base["end_time"])
+    assert user["x"] == truth.column("acceleration").to_pylist()[:500]
     assert get(http, emu, "accel.json", {**base, "expression": "bpm"}).status_code == 400
 
 
 def test_availability_expression_default_5min(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     a = busy_day(emu, spec)
     base = {**_base(emu, 1, spec), "start_time": a, "end_time": a + 86_400}
     r = get(http, emu, "heartrate.csv", {**base, "expression": "availability(bpm)"})
@@ -111,7 +121,7 @@ def test_availability_expression_default_5min(emu, http):
 
 
 def test_resolution_interpolation(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     a = busy_day(emu, spec)
     base = {**_base(emu, 1, spec), "start_time": a, "end_time": a + 86_400}
     res = {"resolution": 3600}
@@ -135,18 +145,17 @@ def test_resolution_interpolation(emu, http):
 
 @pytest.mark.parametrize("fmt", ["unix", "iso", "datetime"])
 def test_v1_timestamp_formats(emu, http, fmt):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     base = {**_base(emu, 1, spec), "page_size": 2, "timestamp": fmt, "timezone": 3600}
     t0 = get(http, emu, "heartrate.json", base).json()["result"]["time"][0]
-    exp = emu.expected_table(spec.id, base["start_time"], base["end_time"]).column("time")[0]
+    ns = emu.expected_table(spec.id, base["start_time"], base["end_time"]).column("time")[0]
+    exp = pd.Timestamp(ns.as_py() // 1000 * 1000, tz="UTC")  # V1 times: microseconds
     if fmt == "unix":
-        assert t0 == exp.as_py().timestamp()
+        assert t0 == ns.as_py() / 1e9
     elif fmt == "iso":
-        assert t0.endswith("+01:00") and pd.Timestamp(t0) == exp.as_py()
+        assert t0.endswith("+01:00") and pd.Timestamp(t0) == exp
     else:
-        assert pd.Timestamp(t0) == pd.Timestamp(exp.as_py()).tz_convert("UTC").tz_localize(
-            None
-        ) + pd.Timedelta(hours=1)
+        assert pd.Timestamp(t0) == exp.tz_localize(None) + pd.Timedelta(hours=1)
 
 
 def test_event_prefix_and_paging(emu, http):
@@ -173,7 +182,7 @@ def test_event_prefix_and_paging(emu, http):
 
 
 def test_v1_client_key_infers_patient(emu, http):
-    spec = stream_of(emu, "heart_rate", 0)
+    spec = stream_of(emu, "hk_heart_rate", 0)
     pid = emu.cohort.client_key_patient_id
     base = {"device_id": _watch(emu, 0).id, "start_time": busy_day(emu, spec), "page_size": 5}
     base["end_time"] = base["start_time"] + 86_400
@@ -187,7 +196,7 @@ def test_v1_client_key_infers_patient(emu, http):
 
 
 def test_v1_errors(emu, http):
-    spec = stream_of(emu, "heart_rate", 1)
+    spec = stream_of(emu, "hk_heart_rate", 1)
     base = _base(emu, 1, spec)
     assert get(http, emu, "heartrate.csv", {**base, "device_id": "nope"}).status_code == 404
     assert (

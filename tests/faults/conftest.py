@@ -21,7 +21,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from rune_io.emulator import EmulatorConfig, running_emulator  # noqa: E402
+from rune_emulator import EmulatorConfig, running_emulator  # noqa: E402
 from rune_io.lake import Catalog, open_lake  # noqa: E402
 from rune_io.lake.layout import STAGING_DIR  # noqa: E402
 from tests.environ import patched_environ

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rune_io.emulator import DEMO_ACCESS_TOKEN_SECRET
+from rune_emulator import DEMO_ACCESS_TOKEN_SECRET
 from tests.faults.conftest import (
     CLIENT_KEY,
     CLIENT_KEY_ID,
@@ -154,9 +154,12 @@ def test_mixed_credential_families_in_the_environment(tmp_path, home):
         (["--patient", "p-nope"], "unknown patient id 'p-nope'"),
         (["--since", "31-10-2026"], "--since '31-10-2026' is not a date"),
         (["--category", "vital"], "category 'vital' matches no stream of the selection"),
-        (["--category", "vital"], "category values there: behavior, kinematics, neural"),
+        (
+            ["--category", "vital"],
+            "category values there: device_info, environment, motion, neural",
+        ),
         (["--measurement", "heartrate"], "measurement 'heartrate' matches no stream"),
-        (["--device-type", "apple_wach"], "device type values there: apple_watch,"),
+        (["--device-type", "apple_wach"], "device type values there: Apple Watch,"),
         (["--stream-id", "no-such-stream"], "unknown stream id"),
     ],
 )
@@ -183,7 +186,7 @@ def test_backfill_takes_the_same_filters_and_rejects_a_typo(tmp_path, fast_confi
         data = [r for r in emu.stats.log if r[1].startswith(("/v1", "/v2"))]
     line = _one_error_line(err)
     assert code == 2 and "device type 'apple_wach' matches no stream" in line, line
-    assert "apple_watch" in line and data == []
+    assert "Apple Watch" in line and data == []
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
-from rune_io.emulator.cohort import build_cohort
+from rune_emulator import ChaosConfig
+from rune_emulator.cohort import build_cohort
 from rune_io.lake import Catalog, open_lake
 from tests.faults.conftest import (
     LIGHT,
@@ -23,18 +23,18 @@ CASES = {
     # light streams of two patients over two days, events included
     "light": (dict(patients=2, days=2), dict(categories=LIGHT, chunk_days=1)),
     # one 50 Hz axis, one day, small pages (a page every 20k rows)
-    "kinematics": (
+    "motion": (
         dict(patients=1, days=1, page_size=20_000),
-        dict(categories=["kinematics"], include_events=False),
+        dict(categories=["motion"], include_events=False),
     ),
 }
 
 
 def _params(case: str) -> tuple[dict, dict]:
     emu_kw, params = CASES[case]
-    if case == "kinematics":  # one axis is plenty: three would triple the time
+    if case == "motion":  # one 50 Hz axis is plenty: six would multiply the time
         cohort = build_cohort(emu_config(**emu_kw))
-        axis = sorted(s.id for s in cohort.streams if s.category == "kinematics")[0]
+        axis = sorted(s.id for s in cohort.streams if s.stream_type.id == "acceleration")[0]
         params = params | {"stream_ids": [axis]}
     return emu_kw, params
 
@@ -46,7 +46,7 @@ SEEN: dict[str, int] = {}
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case,seed,p",
-    [("light", 1, 0.3), ("light", 2, 0.4), ("kinematics", 3, 0.35)],
+    [("light", 1, 0.3), ("light", 2, 0.4), ("motion", 3, 0.35)],
 )
 def test_chaos_run_equals_clean_run(tmp_path, tmp_path_factory, fast_config, case, seed, p):
     emu_kw, params = _params(case)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 from rune_io.lake import Catalog, open_lake
 from tests.faults.conftest import (
     REPO,

@@ -18,6 +18,7 @@ from tests.faults.conftest import (
     emulator,
     remember,
 )
+from tests.truth import category
 
 EMU = dict(patients=1, days=1)
 CATEGORIES = ["vitals", "neural"]
@@ -42,7 +43,7 @@ def test_always_500_stream_is_reported_and_the_rest_lands(tmp_path, tmp_path_fac
     args = ["refresh", "--lake", str(lake), "--config", str(fast_config)]
     args += [a for c in CATEGORIES for a in ("--category", c)]
     with emulator(fast_config, **EMU) as emu:
-        bad = sorted(s.id for s in emu.cohort.streams if s.category == "neural")[0]
+        bad = sorted(s.id for s in emu.cohort.streams if category(s) == "neural")[0]
         emu.set_fault(bad, "always_500")
         res = cli(*args, env_vars=api_vars(emu))
         assert res.code == 1, res.text

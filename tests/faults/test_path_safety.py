@@ -102,14 +102,14 @@ def test_hostile_ids_stay_inside_the_lake_and_survive_in_the_data(tmp_path, wher
     got = {
         r[0]
         for r in duckdb.sql(
-            f"SELECT DISTINCT {col} FROM read_parquet('{root}/kinematics__acceleration/**/*.parquet')"
+            f"SELECT DISTINCT {col} FROM read_parquet('{root}/kinematics__acceleration__acceleration/**/*.parquet')"
         ).fetchall()
     }
     assert set(HOSTILE) <= got
     axes = {
         r[0]
         for r in duckdb.sql(
-            f"SELECT DISTINCT axis FROM read_parquet('{root}/kinematics__acceleration/**/*.parquet')"
+            f"SELECT DISTINCT axis FROM read_parquet('{root}/kinematics__acceleration__acceleration/**/*.parquet')"
         ).fetchall()
     }
     assert axes == set(HOSTILE)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 from tests.deployments.conftest import clean_env, free_port, prefect_exe, stop
 from tests.faults.conftest import (
     api_vars,

@@ -12,7 +12,7 @@ import asyncio
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 from tests.faults.conftest import (
     LAKES,
     OUTPUTS,
@@ -23,6 +23,7 @@ from tests.faults.conftest import (
     emulator,
     remember,
 )
+from tests.truth import category
 
 
 async def _prefect_texts() -> list[str]:
@@ -54,8 +55,8 @@ def test_no_secret_anywhere(tmp_path, fast_config):
     chaos = ChaosConfig.uniform(0.3, seed=5, delay_s=0.05)
     with emulator(fast_config, chaos=chaos, patients=2) as emu:
         streams = sorted(emu.cohort.streams, key=lambda s: s.id)
-        failing = next(s.id for s in streams if s.category == "neural")
-        malformed = next(s.id for s in streams if s.category == "symptom")
+        failing = next(s.id for s in streams if category(s) == "neural")
+        malformed = next(s.id for s in streams if category(s) == "symptom")
         emu.set_fault(failing, "always_500")
         emu.set_fault(malformed, "non_numeric")
         token = cli(*args, env_vars=api_vars(emu))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_io.emulator import ChaosConfig
+from rune_emulator import ChaosConfig
 from tests.environ import patched_environ
 from tests.faults.conftest import (
     api_vars,
@@ -143,7 +143,7 @@ def test_table_read_only_mid_run_then_next_run_completes(tmp_path, fast_config, 
     others land, exit 1; once writable again the next run completes."""
     lake = remember(tmp_path / "lake")
     shutil.copytree(want, lake)
-    table = lake / "vitals__heart_rate"
+    table = lake / "vitals__heart_rate__rate_per_min"
     args = ["refresh", "--lake", str(lake), "--lookback-days", "1", "--config", str(fast_config)]
     args += [a for c in PARAMS["categories"] for a in ("--category", c)]
     with emulator(fast_config, **EMU) as emu:
@@ -153,7 +153,9 @@ def test_table_read_only_mid_run_then_next_run_completes(tmp_path, fast_config, 
         finally:
             _immutable(table, False)
         assert res.code == 1, res.text
-        assert "FAILED vitals__heart_rate" in res.out and str(table) in res.out, res.out
+        assert "FAILED vitals__heart_rate__rate_per_min" in res.out and str(table) in res.out, (
+            res.out
+        )
         assert "symptom__tremor" in res.out
         assert_lake_consistent(lake)
         res = cli(*args, env_vars=api_vars(emu))

@@ -15,7 +15,7 @@ os.environ.setdefault("RUNE_LAKE_TASK_RETRY_DELAYS", "0.2")
 
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-from rune_io.emulator import (  # noqa: E402
+from rune_emulator import (  # noqa: E402
     DEMO_ACCESS_TOKEN_ID,
     DEMO_ACCESS_TOKEN_SECRET,
     EmulatorConfig,
@@ -25,7 +25,7 @@ from tests.environ import patched_environ  # noqa: E402
 
 NOW = datetime(2026, 11, 1, 15, 30, tzinfo=UTC)
 #: low-rate streams: fast to load; the 50 Hz streams get a test of their own
-LIGHT = ["vitals", "neural", "symptom", "behavior"]
+LIGHT = ["vitals", "neural", "symptom", "sleep", "device_info", "environment", "patient_report"]
 
 RUNE_VARS = (
     "RUNE_MAX_ATTEMPTS",

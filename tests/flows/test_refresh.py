@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import duckdb
-import pyarrow as pa
 import pytest
 
 from flows._run import IncompleteRun
 from flows.backfill import BackfillRange, backfill
 from flows.refresh import refresh
-from rune_io.lake import Catalog, open_lake, table_name
+from rune_io.lake import Catalog, open_lake
 from rune_io.plan import floor_day
 from tests.flows.conftest import LIGHT, NOW, emulator
+from tests.truth import assert_lake_equals_truth, category, expected, lake_rows
 
 US = timedelta(microseconds=1)
-
-
-def lake_rows(lake: str, stream) -> pa.Table:
-    """A stream's rows as the lake holds them (time and value columns), sorted by time."""
-    cols = ", ".join(f.name for f in emu_schema(stream))
-    return duckdb.sql(
-        f"SELECT {cols} FROM read_parquet('{lake}/{table_name(stream)}/**/*.parquet', "
-        f"hive_partitioning=false, union_by_name=true) WHERE stream_id = '{stream.id}' ORDER BY time"
-    ).to_arrow_table()
-
-
-def emu_schema(stream):
-    from rune_io.arrow_schema import stream_schema
-
-    return stream_schema(stream.stream_type)
-
-
-def expected(emu, stream) -> pa.Table:
-    s = next(x for x in emu.cohort.streams if x.id == stream.id)
-    t = emu.expected_table(s.id, s.min_time, datetime.fromtimestamp(s.max_time, UTC) + US)
-    return t.sort_by("time")
 
 
 def data_requests(emu) -> list[dict[str, list[str]]]:
@@ -49,12 +28,12 @@ def test_refresh_then_nothing_then_only_new_data(tmp_path):
     with emulator() as emu:
         rep = refresh(lake=lake, categories=LIGHT)
         assert rep.ok and rep.rows > 0
-        light = [s for s in emu.cohort.streams if s.category in LIGHT]
+        light = [s for s in emu.cohort.streams if category(s) in LIGHT]
         assert rep.streams == len(light) + len(emu.cohort.patients)  # + events
-        for s in light[:: max(1, len(light) // 4)]:  # sampled streams, every column
-            got, want = lake_rows(lake, s), expected(emu, s)
-            assert got.num_rows == want.num_rows > 0
-            assert got.equals(want.cast(got.schema)), s.id
+        types = {s.stream_type.id for s in light}
+        for s in light:  # every stream, every column, every nanosecond
+            assert_lake_equals_truth(lake, emu, s)
+        assert {"duration", "percentage", "rate-per-min", "span", "boolean"} <= types
 
         # right after: no stream data is fetched again
         emu.stats.reset()
@@ -71,10 +50,8 @@ def test_refresh_then_nothing_then_only_new_data(tmp_path):
         assert starts, "the advanced clock must produce new windows"
         first_day = floor_day(NOW)
         assert min(starts) >= int(first_day.timestamp()) * 10**9 - 1  # nothing before the open day
-        for s in light[:3]:
-            got, want = lake_rows(lake, s), expected(emu, s)
-            assert got.num_rows == want.num_rows
-            assert got.equals(want.cast(got.schema))
+        for s in light:
+            assert_lake_equals_truth(lake, emu, s)
 
         # the catalog agrees with the files and holds per-stream watermarks
         cat = Catalog(open_lake(lake))
@@ -106,12 +83,13 @@ def test_events_land_in_their_table(tmp_path):
 def test_fast_stream_day_matches_the_api_exactly(tmp_path):
     lake = str(tmp_path / "lake")
     with emulator(patients=1, days=1) as emu:
-        rep = refresh(lake=lake, categories=["kinematics"], include_events=False)
+        rep = refresh(lake=lake, categories=["motion"], include_events=False)
         assert rep.ok
-        s = next(s for s in emu.cohort.streams if s.category == "kinematics")
-        got, want = lake_rows(lake, s), expected(emu, s)
-        assert got.num_rows == want.num_rows > 1_000_000
-        assert got.equals(want.cast(got.schema))
+        motion = [s for s in emu.cohort.streams if category(s) == "motion"]
+        accel = [s for s in motion if s.stream_type.id == "acceleration"]
+        assert accel and max(assert_lake_equals_truth(lake, emu, s) for s in accel) > 100_000
+        for s in motion:
+            assert_lake_equals_truth(lake, emu, s)
 
 
 def test_backfill_overwrite_rewrites_the_range_and_keeps_watermarks(tmp_path):
@@ -138,7 +116,7 @@ def test_backfill_overwrite_rewrites_the_range_and_keeps_watermarks(tmp_path):
         rewritten = [p for p in after if after[p] != before[p]]
         assert rewritten and all(after[p] == rep.run_id for p in rewritten)
         assert Catalog(open_lake(lake)).watermarks() == marks
-        for s in [s for s in emu.cohort.streams if s.category in ("vitals", "neural")]:
+        for s in [s for s in emu.cohort.streams if category(s) in ("vitals", "neural")]:
             assert lake_rows(lake, s).num_rows == expected(emu, s).num_rows
 
 
@@ -157,7 +135,7 @@ def test_backfill_rejects_a_bad_range_before_any_request(tmp_path):
 def test_a_failing_stream_is_reported_by_name_and_the_rest_lands(tmp_path):
     lake = str(tmp_path / "lake")
     with emulator(patients=1) as emu:
-        bad = next(s for s in emu.cohort.streams if s.category == "neural")
+        bad = next(s for s in emu.cohort.streams if category(s) == "neural")
         emu.set_fault(bad.id, "always_500")
         state = refresh(
             lake=lake, categories=["neural", "vitals"], include_events=False, return_state=True
@@ -168,7 +146,7 @@ def test_a_failing_stream_is_reported_by_name_and_the_rest_lands(tmp_path):
         assert bad.id in str(exc)
         assert {f["stream"] for f in exc.report.failures} == {bad.id}
         for s in emu.cohort.streams:
-            if s.category in ("neural", "vitals") and s.id != bad.id:
+            if category(s) in ("neural", "vitals") and s.id != bad.id:
                 assert lake_rows(lake, s).num_rows == expected(emu, s).num_rows
         assert bad.id not in Catalog(open_lake(lake)).watermarks()
 

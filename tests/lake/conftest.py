@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 import requests
 
-from rune_io.arrow_schema import stream_schema
+from rune_io.arrow_schema import floor_us, stream_schema
 from rune_io.lake import Lake, open_lake
 from rune_io.models import Dimension, StreamMeta, StreamType
 
@@ -24,18 +24,18 @@ PATIENT = "0123456789abcdef0123456789abcdef"
 DIGIT_PATIENT = "00123456789012345678901234567890"  # all digits, leading zeros
 
 ACCEL_TYPE = StreamType(
-    id="st-accel",
+    id="acceleration",
     name="acceleration",
     dimensions=(
         Dimension("time", "timestamp"),
-        Dimension("acceleration", "float", unit_abbrev="g"),
-        Dimension("measurement_duration_ns", "duration_ns"),
+        Dimension("acceleration", "sfloat", unit_abbrev="g"),
+        Dimension("measurement_duration_ns", "uint"),
     ),
 )
 TREMOR_TYPE = StreamType(
-    id="st-prob",
+    id="probability",
     name="probability",
-    dimensions=(Dimension("time", "timestamp"), Dimension("probability", "float")),
+    dimensions=(Dimension("time", "timestamp"), Dimension("probability", "ufloat")),
 )
 
 
@@ -75,16 +75,17 @@ def make_batches(
     batch_rows: int = 10_000,
     seed: int = 0,
 ) -> Iterator[pa.RecordBatch]:
-    """``rows`` rows at ``hz`` from ``start``, in batches shaped like API pages."""
+    """``rows`` rows at ``hz`` from ``start``, in batches shaped like API pages (times
+    with a 100-ns part, as the watch serves them)."""
     schema = stream_schema(stream.stream_type)
     rng = np.random.default_rng(seed)
-    t0 = int(start.timestamp() * 1_000_000)
-    step = int(1_000_000 / hz)
+    t0 = int(start.timestamp() * 1_000_000) * 1000
+    step = int(1e9 / hz)
     for lo in range(0, rows, batch_rows):
         n = min(batch_rows, rows - lo)
-        t = t0 + (np.arange(lo, lo + n, dtype=np.int64) * step)
-        cols = [pa.array(t.astype("datetime64[us]"), type=schema.field("time").type)]
-        for f in list(schema)[1:]:
+        ns = t0 + (np.arange(lo, lo + n, dtype=np.int64) * step) + 300
+        cols = [floor_us(pa.array(ns)), pa.array(ns)]
+        for f in list(schema)[2:]:
             if pa.types.is_floating(f.type):
                 cols.append(pa.array(rng.normal(0, 1, n)))
             else:

@@ -63,7 +63,7 @@ def test_pending_then_commit(lake):
     assert cat.files().num_rows == 4  # pending entries are visible before commit
     report = cat.commit("run-1")
     assert report.files == 4 and cat.pending_count() == 0
-    assert "kinematics__acceleration" in report.tables_with_new_schema
+    assert "kinematics__acceleration__acceleration" in report.tables_with_new_schema
     assert_catalog_matches_files(lake)
     files = cat.files()
     assert set(files.column("device_id").to_pylist()) == {"eb#8c31", "R5*S1EGY"}
@@ -162,15 +162,17 @@ def test_summary_and_cli(lake, capsys):
     summary = cat.summary()
     (t,) = summary["tables"]
     assert (t["table"], t["files"], t["rows"], t["streams"], t["patients"]) == (
-        "kinematics__acceleration", 4, 12_000, 2, 1,
+        "kinematics__acceleration__acceleration", 4, 12_000, 2, 1,
     )  # fmt: skip
     assert t["min_time"] == day_start(DAYS[0])
     assert summary["last_run"]["run_id"] == "run-1"
     text = render_catalog_summary(lake)
-    assert "kinematics__acceleration" in text and "12,000" in text and "R5*S1EGY" in text
+    assert (
+        "kinematics__acceleration__acceleration" in text and "12,000" in text and "R5*S1EGY" in text
+    )
     assert "last run run-1: completed" in text
     assert cli_main(["catalog", "--lake", lake.url]) == 0
-    assert "kinematics__acceleration" in capsys.readouterr().out
+    assert "kinematics__acceleration__acceleration" in capsys.readouterr().out
 
 
 def test_lake_marker(tmp_path):

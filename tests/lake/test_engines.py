@@ -1,10 +1,14 @@
-"""DuckDB and Spark read the lake with zero configuration and agree with the catalog."""
+"""DuckDB, Spark, pandas and polars read the lake with no options and agree with the catalog;
+every data type and every nanosecond comes back as written."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from rune_io.arrow_schema import floor_us, stream_schema
 from rune_io.lake import Catalog, open_lake, write_events, write_stream_partition
 from rune_io.models import Dimension, Event, StreamType
 from tests.lake.conftest import (
@@ -16,12 +20,12 @@ from tests.lake.conftest import (
     make_stream,
 )
 
-TABLE = "kinematics__acceleration"
+TABLE = "kinematics__acceleration__acceleration"
 DAYS = [date(2024, 5, 1), date(2024, 5, 2)]
 WIDER = StreamType(
-    id="st-accel",
+    id="acceleration",
     name="acceleration",
-    dimensions=(*ACCEL_TYPE.dimensions, Dimension("quality", "int")),
+    dimensions=(*ACCEL_TYPE.dimensions, Dimension("quality", "uint")),
 )
 
 
@@ -148,3 +152,112 @@ def test_spark_plain_read(tmp_path, spark):
     assert dict(ev.dtypes)["patient_id"] == "string" and dict(ev.dtypes)["patient"] == "string"
     got = [tuple(r) for r in ev.select("patient_id", "patient", "month").collect()]
     assert got == [(DIGIT_PATIENT, f"p-{DIGIT_PATIENT}", "2024-05")]
+
+
+# ------------------------------------------- every data type, nanoseconds, every engine
+
+MIXED = StreamType(
+    id="mixed-type",
+    name="mixed",
+    dimensions=(
+        Dimension("time", "timestamp"),
+        Dimension("end_time", "timestamp"),
+        Dimension("frequency", "ufloat"),
+        Dimension("count", "uint"),
+        Dimension("flag", "bool"),
+        Dimension("payload", "dict"),
+    ),
+)
+MIXED_TABLE = "device_info__mixed__mixed_type"
+NS0 = 1_714_521_600 * 10**9 + 123_456_700  # 2024-05-01T00:00:00.1234567Z
+MIXED_NS = [NS0, NS0 + 100, NS0 + 200, NS0 + 10**9]
+MIXED_END = [NS0 + 5, None, NS0 + 900, NS0 + 2 * 10**9]
+
+
+def build_mixed(lake):
+    """One stream of every data type, times 100 ns apart (distinct rows)."""
+    s = make_stream("m-1", PATIENT, "IPl2_ivn", category="device_info", measurement="mixed",
+                    stream_type=MIXED)  # fmt: skip
+    ns, end = pa.array(MIXED_NS), pa.array(MIXED_END, pa.int64())
+    batch = pa.RecordBatch.from_arrays(
+        [
+            floor_us(ns), ns, floor_us(end), end,
+            pa.array([0.1, 5e-324, None, 1.0]), pa.array([0, 2**63 - 1, 7, None]),
+            pa.array([True, False, None, True]),
+            pa.array(['{"a": 1}', "{}", '{"q": "x, \\"y\\""}', None]),
+        ],
+        schema=stream_schema(MIXED),
+    )  # fmt: skip
+    write_stream_partition(lake, s, DAYS[0], [batch], run_id="m")
+    Catalog(lake).commit("m")
+
+
+def check_mixed(rows: list[dict]) -> None:
+    assert [r["time_ns"] for r in rows] == MIXED_NS
+    assert [r["end_time_ns"] for r in rows] == MIXED_END
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    us = [epoch + timedelta(microseconds=n // 1000) for n in MIXED_NS]
+    assert [r["time"].astimezone(UTC) for r in rows] == us
+    assert [r["count"] for r in rows][:3] == [0, 2**63 - 1, 7]
+    assert [r["flag"] for r in rows][:2] == [True, False]
+    assert rows[2]["payload"] == '{"q": "x, \\"y\\""}' and rows[1]["frequency"] == 5e-324
+
+
+def test_duckdb_pandas_polars_read_ns_and_types(tmp_path):
+    import pandas as pd
+    import polars as pl
+
+    lake = open_lake(str(tmp_path / "lake"))
+    build(lake)
+    build_mixed(lake)
+    table = f"{lake.root}/{MIXED_TABLE}"
+    con = duckdb.connect()
+    rel = con.sql(f"select * from read_parquet('{table}/**/*.parquet', hive_partitioning=true)")
+    types = dict(zip(rel.columns, map(str, rel.types), strict=True))
+    assert (types["time"], types["time_ns"]) == ("TIMESTAMP WITH TIME ZONE", "BIGINT")
+    assert (types["count"], types["flag"], types["payload"]) == ("BIGINT", "BOOLEAN", "VARCHAR")
+    check_mixed([dict(zip(rel.columns, r, strict=True)) for r in rel.order("time_ns").fetchall()])
+
+    df = pd.read_parquet(table).sort_values("time_ns")
+    assert str(df["time"].dtype) == "datetime64[us, UTC]" and str(df["time_ns"].dtype) == "int64"
+    assert df["time_ns"].tolist() == MIXED_NS
+    # pandas' default turns an int64 column *with nulls* into float64 (end_time_ns, count
+    # here); its nullable dtypes keep every value (documented in the lake README)
+    df = pd.read_parquet(table, dtype_backend="numpy_nullable").sort_values("time_ns")
+    rows = df.astype(object).where(df.notna(), None).to_dict("records")
+    for r in rows:
+        r["time"] = r["time"].to_pydatetime()
+    check_mixed(rows)
+
+    pf = pl.read_parquet(f"{table}/**/*.parquet").sort("time_ns")
+    assert pf.schema["time"] == pl.Datetime("us", "UTC") and pf.schema["time_ns"] == pl.Int64
+    check_mixed(pf.to_dicts())
+    # this table's second day added a column: polars, like DuckDB without union_by_name,
+    # wants one schema per read; the table's _common_metadata is that schema
+    union = pq.read_schema(f"{lake.root}/{TABLE}/_common_metadata")
+    accel = pl.scan_parquet(
+        f"{lake.root}/{TABLE}/**/*.parquet",
+        schema=pl.from_arrow(union.empty_table()).schema,
+        missing_columns="insert",
+    ).collect()
+    assert accel.height == sum(w["rows"] for w in expected(Catalog(lake)).values())
+    assert 0 < accel["quality"].count() < accel.height
+    assert (accel["time_ns"] // 1000 == accel["time"].dt.epoch("us")).all()
+
+
+@pytest.mark.spark
+def test_spark_reads_ns_and_types(tmp_path, spark):
+    lake = open_lake(str(tmp_path / "lake"))
+    build_mixed(lake)
+    df = spark.read.parquet(f"{lake.root}/{MIXED_TABLE}")
+    types = dict(df.dtypes)
+    assert (types["time"], types["time_ns"], types["end_time"]) == (
+        "timestamp",
+        "bigint",
+        "timestamp",
+    )
+    assert (types["count"], types["flag"], types["payload"]) == ("bigint", "boolean", "string")
+    rows = [r.asDict() for r in df.orderBy("time_ns").collect()]
+    for r in rows:  # Spark hands out naive local datetimes; compare as UTC instants
+        r["time"] = r["time"].astimezone(UTC)
+    check_mixed(rows)

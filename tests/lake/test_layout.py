@@ -13,7 +13,8 @@ from rune_io.lake.layout import (
     table_name,
     unslug,
 )
-from tests.lake.conftest import TREMOR_TYPE, make_stream
+from rune_io.models import StreamMeta, StreamType
+from tests.lake.conftest import ACCEL_TYPE, TREMOR_TYPE, make_stream
 
 HOSTILE = [
     "../../etc",
@@ -57,11 +58,16 @@ def test_paths_never_escape(value):
 
 
 def test_table_names():
-    assert table_name(make_stream()) == "kinematics__acceleration"
+    assert table_name(make_stream()) == "kinematics__acceleration__acceleration"
+    hr = StreamType("rate-per-min", "Rate per minute", "", ACCEL_TYPE.dimensions[:2])
+    named = make_stream(category="Vitals", measurement="Heart Rate", stream_type=hr)
+    assert table_name(named) == "vitals__heart_rate__rate_per_min"
     assert (
-        table_name(make_stream(category="Vitals", measurement="Heart Rate")) == "vitals__heart_rate"
+        table_name(make_stream(category="", measurement="../x")) == "uncategorized__x__acceleration"
     )
-    assert table_name(make_stream(category="", measurement="../x")) == "unknown__x"
+    bare = StreamMeta("s", "p", "d", "a", TREMOR_TYPE, (("category", "sleep"),))
+    assert table_name(bare) == "sleep__probability"  # no measurement: <category>__<type>
+    assert table_name(StreamMeta("s", "p", "d", "a", TREMOR_TYPE)) == "uncategorized__probability"
 
 
 def test_partitions():
@@ -75,14 +81,15 @@ def test_partitions():
     )
     tremor = make_stream(category="symptom", measurement="tremor", stream_type=TREMOR_TYPE)
     assert granularity(table_name(tremor)) == "month"  # low-rate: month files
-    assert granularity("kinematics__acceleration") == "date"
-    assert granularity("vitals__heart_rate") == "date"
+    assert granularity("kinematics__acceleration__acceleration") == "date"
+    assert granularity("vitals__heart_rate__rate_per_min") == "date"
+    assert granularity("uncategorized__duration") == "month"  # a 1/min type anywhere
     assert granularity("events") == "month"
     m = partition_of("events", datetime(2024, 12, 31, 23, 59, tzinfo=UTC))
     assert (m.dirname, m.end) == ("month=2024-12", datetime(2025, 1, 1, tzinfo=UTC))
     assert partition_of("events", date(2024, 1, 9)).dirname == "month=2024-01"
     parts = partitions_between(
-        "kinematics__acceleration",
+        "kinematics__acceleration__acceleration",
         datetime(2024, 1, 1, 12, tzinfo=UTC),
         datetime(2024, 1, 3, tzinfo=UTC),
     )
@@ -94,10 +101,10 @@ def test_partitions():
 def test_schema_columns_and_param_clashes():
     stream = make_stream(axis="x", date="oops", patient_id="dup", month="m", **{"weird key": "v"})
     names = lake_schema(stream).names
-    assert names[:3] == ["time", "acceleration", "measurement_duration_ns"]
-    assert names[3:7] == ["stream_id", "patient_id", "device_id", "algorithm"]
-    assert names[7:9] == ["category", "measurement"]
-    assert set(names[9:]) == {
+    assert names[:4] == ["time", "time_ns", "acceleration", "measurement_duration_ns"]
+    assert names[4:9] == ["stream_id", "patient_id", "device_id", "algorithm", "stream_type"]
+    assert names[9:11] == ["category", "measurement"]
+    assert set(names[11:]) == {
         "axis",
         "param_date",
         "param_month",
@@ -105,3 +112,4 @@ def test_schema_columns_and_param_clashes():
         "weird_key",
     }
     assert str(lake_schema(stream).field("time").type) == "timestamp[us, tz=UTC]"
+    assert str(lake_schema(stream).field("time_ns").type) == "int64"

@@ -40,7 +40,7 @@ def test_write_day_columns_and_parquet_options(lake):
         lake, stream, DAY, make_batches(stream, day_start(DAY), 25_000), run_id="r1"
     )
     assert entry.path == (
-        "kinematics__acceleration/patient=p-0123456789abcdef0123456789abcdef/"
+        "kinematics__acceleration__acceleration/patient=p-0123456789abcdef0123456789abcdef/"
         "date=2024-01-05/stream-accel-x_2024-01-05.parquet"
     )
     assert entry.rows == 25_000 and entry.min_time == day_start(DAY)
@@ -49,10 +49,12 @@ def test_write_day_columns_and_parquet_options(lake):
     assert entry.checksum.startswith("sha256:")
     t = read(lake, entry.path)
     assert t.schema.names == [
-        "time", "acceleration", "measurement_duration_ns",
-        "stream_id", "patient_id", "device_id", "algorithm", "category", "measurement", "axis",
+        "time", "time_ns", "acceleration", "measurement_duration_ns",
+        "stream_id", "patient_id", "device_id", "algorithm", "stream_type",
+        "category", "measurement", "axis",
     ]  # fmt: skip
-    assert t.schema.field("time").type == TIME_TYPE
+    assert t.schema.field("time").type == TIME_TYPE and t.schema.field("time_ns").type == pa.int64()
+    assert t.column("time_ns")[1].as_py() == int(day_start(DAY).timestamp()) * 10**9 + 20_000_300
     assert t.schema.field("device_id").type == pa.string()
     assert set(t.column("device_id").to_pylist()) == {"eb#8c31"}
     assert set(t.column("axis").to_pylist()) == {"x"}
@@ -64,6 +66,7 @@ def test_write_day_columns_and_parquet_options(lake):
     assert col.statistics.has_min_max
     assert md.schema.column(0).physical_type == "INT64"
     assert "isAdjustedToUTC=true, timeUnit=microseconds" in str(md.schema.column(0).logical_type)
+    assert "DELTA_BINARY_PACKED" in md.row_group(0).column(1).encodings  # time_ns
     assert b"rune_lake" in md.metadata
 
 
@@ -149,15 +152,15 @@ def test_schema_evolution(local_lake):
     write_stream_partition(lake, stream, DAY, make_batches(stream, day_start(DAY), 10), run_id="r")
     Catalog(lake).commit("r")
     wider = StreamType(
-        id="st-accel",
+        id="acceleration",
         name="acceleration",
-        dimensions=(*ACCEL_TYPE.dimensions, Dimension("quality", "int")),
+        dimensions=(*ACCEL_TYPE.dimensions, Dimension("quality", "uint")),
     )
     s2 = make_stream(stream_type=wider)
     day2 = DAY + timedelta(days=1)
     write_stream_partition(lake, s2, day2, make_batches(s2, day_start(day2), 10), run_id="r2")
     Catalog(lake).commit("r2")
-    common = Catalog(lake).table_schema("kinematics__acceleration")
+    common = Catalog(lake).table_schema("kinematics__acceleration__acceleration")
     assert common.names[-1] == "quality" and "acceleration" in common.names
     # as in the files: time is never null; the other columns may be
     first = Catalog(lake).files().to_pylist()[0]["path"]
@@ -165,7 +168,7 @@ def test_schema_evolution(local_lake):
     assert not file_schema.field("time").nullable
     assert not common.field("time").nullable and common.field("quality").nullable
     changed = StreamType(
-        id="st-accel2",
+        id="acceleration",  # the same type, a column of another type
         name="acceleration",
         dimensions=(Dimension("time", "timestamp"), Dimension("acceleration", "string")),
     )
@@ -173,7 +176,7 @@ def test_schema_evolution(local_lake):
     with pytest.raises(SchemaConflictError) as err:
         write_stream_partition(lake, s3, DAY, make_batches(s3, day_start(DAY), 0), run_id="r3")
     msg = str(err.value)
-    assert "kinematics__acceleration" in msg and "'acceleration'" in msg
+    assert "kinematics__acceleration__acceleration" in msg and "'acceleration'" in msg
     assert "double" in msg and "string" in msg
 
 
@@ -198,7 +201,10 @@ def test_hostile_ids_stay_in_lake_and_in_data(lake):
         assert entry.patient_id == value and entry.stream_id == value
     files = data_files(lake)
     assert len(files) == len(ids)
-    assert all(lake.path(p).startswith(lake.root + "/kinematics__acceleration/") for p in files)
+    assert all(
+        lake.path(p).startswith(lake.root + "/kinematics__acceleration__acceleration/")
+        for p in files
+    )
     if lake.is_local:
         import os
 

@@ -168,15 +168,17 @@ EMU_PAGE_SIZE = 20_000
 @pytest.fixture(scope="package")
 def emu():
     """One emulator for the package: 2 patients, 2 days, small V2 pages."""
-    emulator = pytest.importorskip("rune_io.emulator")
-    cfg = emulator.EmulatorConfig(seed=0, patients=2, days=2, page_size=EMU_PAGE_SIZE)
+    emulator = pytest.importorskip("rune_emulator")
+    cfg = emulator.EmulatorConfig(
+        seed=0, patients=2, days=2, page_size=EMU_PAGE_SIZE, motion_hours=6
+    )
     with emulator.running_emulator(cfg) as e:
         yield e
 
 
 def emu_settings(emu, family: str = "access_token", **kw) -> Settings:
     """Settings for the emulator with one of its demo credential families."""
-    from rune_io import emulator as m
+    import rune_emulator as m
 
     creds = {
         "access_token": dict(

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 import rune_io.graph as graph_mod
+from rune_emulator import ChaosConfig
 from rune_io.client import RuneClient
-from rune_io.emulator import ChaosConfig
 from rune_io.errors import NotFound
 from rune_io.models import Event, Patient, StreamMeta
 

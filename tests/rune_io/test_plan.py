@@ -181,8 +181,8 @@ def test_plan_units_learns_rates_from_the_catalog():
         "p",
         "d",
         "a",
-        StreamType("t", "t"),
-        (("category", "kinematics"), ("measurement", "acceleration")),
+        StreamType("acceleration", "Acceleration"),
+        (("category", "motion"), ("measurement", "user")),
         D0.timestamp(),
         (D0 + 14 * DAY).timestamp(),
     )
@@ -191,7 +191,7 @@ def test_plan_units_learns_rates_from_the_catalog():
         "p",
         "d",
         "a",
-        StreamType("t", "t"),
+        StreamType("rate-per-min", "Rate per minute"),
         (("category", "vitals"), ("measurement", "heart_rate")),
         D0.timestamp(),
         (D0 + 14 * DAY).timestamp(),
@@ -202,7 +202,7 @@ def test_plan_units_learns_rates_from_the_catalog():
     # the end of the 50 Hz stream, are light and share a task
     units = plan_units(chunks, streams, {})
     assert sorted(len(u.chunks) for u in units) == [1, 1, 4]
-    # measured: this "kinematics" stream turned out slow, so everything shares one task
+    # measured: this 50 Hz stream turned out slow, so everything shares one task
     files = [
         {
             "stream_id": "fast",

@@ -22,8 +22,8 @@ ST = StreamType(
     "",
     (
         Dimension("time", "timestamp"),
-        Dimension("value", "float"),
-        Dimension("count", "int"),
+        Dimension("value", "sfloat"),
+        Dimension("count", "uint"),
         Dimension("state", "enum"),
         Dimension("ok", "bool"),
     ),
@@ -58,6 +58,7 @@ def test_pages_become_typed_batches(server, client):
     table = pa.Table.from_batches(batches)
     assert table.schema == stream_schema(ST)
     assert table.column("time")[4].as_py() == T0 + timedelta(milliseconds=80)
+    assert table.column("time_ns")[4].as_py() == NS0 + 80_000_000
     assert table.column("count").to_pylist() == [0, 1, 2, 3, 4]
     assert table.column("ok").to_pylist() == [False, True, False, False, True]
     first = server.seen[0].path
@@ -111,20 +112,35 @@ def test_missing_column(server, client):
 
 
 def test_extra_column_kept_nullable():
-    p = CsvPageParser(stream_schema(ST))
-    b = p(b"time,value,count,state,ok,extra\n" + b"1000,1.5,1,a,true,9\n")
+    p = CsvPageParser(ST)
+    b = p(b"time,value,count,state,ok,extra,measurement_duration_ns\n1000,1.5,1,a,true,9,20\n")
     declared = stream_schema(ST)
-    assert b.schema.names == [*declared.names, "extra"] and b.num_rows == 1
+    assert b.schema.names == [*declared.names, "extra", "measurement_duration_ns"]
     assert b.schema.field("extra").type == pa.float64() and b.schema.field("extra").nullable
+    assert b.schema.field("measurement_duration_ns").type == pa.int64()  # as the evidence
     assert b.select(declared.names).schema == declared
 
 
-def test_sub_microsecond_times():
-    body = HEADER + f"{NS0 + 1},1,1,a,true\n".encode()
-    with pytest.raises(DataError, match="sub-microsecond"):
-        CsvPageParser(stream_schema(ST))(body)
-    b = CsvPageParser(stream_schema(ST), sub_us="truncate")(body)
-    assert b.column(0)[0].as_py() == T0
+def test_sub_microsecond_times_are_kept_exactly():
+    body = (
+        HEADER
+        + f"{NS0 + 100},1,1,a,true\n{NS0 + 200},2,2,b,false\n{NS0 - 100},3,3,c,true\n".encode()
+    )
+    b = CsvPageParser(ST)(body)
+    assert b.column("time_ns").to_pylist() == [NS0 + 100, NS0 + 200, NS0 - 100]
+    # the engines' column: floored to the microsecond, also below a whole microsecond
+    micro = timedelta(microseconds=1)
+    assert b.column("time").to_pylist() == [T0, T0, T0 - micro]
+
+
+def test_nan_is_a_float_and_only_an_empty_cell_is_null():
+    body = HEADER + f"{NS0},nan,,NA,\n{NS0 + 1},-inf,7,,true\n".encode()
+    b = CsvPageParser(ST)(body)
+    v = b.column("value").to_pylist()
+    assert v[0] != v[0] and v[1] == float("-inf")
+    assert b.column("count").to_pylist() == [None, 7]
+    assert b.column("state").to_pylist() == ["NA", ""]
+    assert b.column("ok").to_pylist() == [None, True]
 
 
 def test_limit_is_sent_and_enforced(server, client):

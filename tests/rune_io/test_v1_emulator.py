@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from rune_emulator import ChaosConfig
 from rune_io.client import RuneClient
-from rune_io.emulator import ChaosConfig
 from rune_io.errors import AuthError, BadRequest, NotFound
 
 from .conftest import emu_settings
@@ -33,9 +33,13 @@ def watch(emu, patient: int = 0):
     """(patient id, watch device id, {axis: accel stream}, heart-rate stream)."""
     pid = emu.cohort.patients[patient].id
     mine = [s for s in emu.cohort.streams if s.patient_id == pid]
-    acc = {s.params["axis"]: s for s in mine if s.stream_type.id == "acceleration"}
-    hr = next(s for s in mine if s.stream_type.id == "heart_rate")
-    assert set(acc) == {"x", "y", "z"} and acc["x"].device_id == hr.device_id
+    acc = {
+        s.params["axis"]: s
+        for s in mine
+        if s.stream_type.id == "acceleration" and s.params.get("measurement") == "user"
+    }
+    hr = next(s for s in mine if s.stream_type.id == "rate-per-min")
+    assert set(acc) == {"x", "y", "z"}
     return pid, hr.device_id, acc, hr
 
 
@@ -46,7 +50,7 @@ def table(batches) -> pa.Table:
 def truth(emu, stream, lo, hi) -> tuple[np.ndarray, np.ndarray]:
     """(time in unix ns, first value column) the V2 API serves for ``[lo, hi)``."""
     t = emu.expected_table(stream.id, lo, hi)
-    return t.column(0).cast(pa.int64()).to_numpy() * 1000, t.column(1).to_numpy()
+    return t.column(0).to_numpy(), t.column(1).to_numpy()
 
 
 def requests_seen(emu, prefix: str, want: int) -> int:
@@ -83,7 +87,7 @@ def test_accel_raw_every_paging_mode_equals_v2(emu, rc, fmt, paging):
 def test_heartrate_every_paging_mode_equals_v2(emu, rc, fmt, paging):
     pid, dev, _, hr = watch(emu)
     hi = LO + timedelta(hours=2)
-    got = table(rc.v1.heartrate(pid, dev, LO, hi, fmt=fmt, paging=paging, page_size=300))
+    got = table(rc.v1.heartrate(pid, hr.device_id, LO, hi, fmt=fmt, paging=paging, page_size=300))
     t, bpm = truth(emu, hr, LO, hi)
     assert len(t) > 3 * 300  # really paged
     assert got.column_names == ["time", "bpm"]
@@ -148,7 +152,9 @@ def test_heartrate_availability_at_resolution(emu, rc, fmt):
     pid, dev, _, hr = watch(emu)
     lo, hi = DAY + timedelta(hours=6), DAY + timedelta(hours=9)  # the watch goes on
     got = table(
-        rc.v1.heartrate(pid, dev, lo, hi, expression="availability(bpm)", resolution=60, fmt=fmt)
+        rc.v1.heartrate(
+            pid, hr.device_id, lo, hi, expression="availability(bpm)", resolution=60, fmt=fmt
+        )
     )
     want = _availability(truth(emu, hr, lo, hi)[0], lo, hi, 60)
     assert np.array_equal(got.column("availability").to_numpy(), want)
@@ -204,10 +210,10 @@ def test_heartrate_resolution_and_interpolation(emu, rc, interp, fmt):
 
 
 def test_frequency_is_resolution_reciprocal(emu, rc):
-    pid, dev, _, _ = watch(emu)
+    pid, dev, _, hr = watch(emu)
     hi = LO + timedelta(minutes=10)
-    a = table(rc.v1.heartrate(pid, dev, LO, hi, frequency=0.1, fmt="json"))
-    b = table(rc.v1.heartrate(pid, dev, LO, hi, resolution=10, fmt="json"))
+    a = table(rc.v1.heartrate(pid, hr.device_id, LO, hi, frequency=0.1, fmt="json"))
+    b = table(rc.v1.heartrate(pid, hr.device_id, LO, hi, resolution=10, fmt="json"))
     assert a.equals(b) and a.num_rows > 0
 
 
@@ -219,7 +225,7 @@ def test_frequency_is_resolution_reciprocal(emu, rc):
 def test_timestamp_formats_give_the_same_instants(emu, rc, fmt, timestamp, timezone):
     pid, dev, _, hr = watch(emu)
     hi = LO + timedelta(minutes=30)
-    unix = table(rc.v1.heartrate(pid, dev, LO, hi, fmt=fmt, page_size=200))
+    unix = table(rc.v1.heartrate(pid, hr.device_id, LO, hi, fmt=fmt, page_size=200))
     other = table(
         rc.v1.heartrate(
             pid, dev, LO, hi, fmt=fmt, page_size=200, timestamp=timestamp, timezone=timezone
@@ -350,9 +356,9 @@ def test_frequency_and_resolution_together_is_400(emu, rc, fake_sleep, resource)
 
 
 def test_bad_expression_is_400(emu, rc):
-    pid, dev, _, _ = watch(emu)
+    pid, dev, _, hr = watch(emu)
     with pytest.raises(BadRequest):
-        list(rc.v1.heartrate(pid, dev, LO, LO + timedelta(minutes=1), expression="accel"))
+        list(rc.v1.heartrate(pid, hr.device_id, LO, LO + timedelta(minutes=1), expression="accel"))
 
 
 def test_chaos_v1_equals_clean(emu, fake_sleep):

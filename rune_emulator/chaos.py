@@ -55,11 +55,14 @@ class ChaosMiddleware:
         stats = self.state.stats
         engine: ChaosEngine = self.state.chaos
         kind = engine.draw(path)
-        status_box = {"status": 0}
+        status_box = {"status": 0, "recorded": False}
 
         async def send_recording(message):
             if message["type"] == "http.response.start":
                 status_box["status"] = message["status"]
+                # record before the client can see the response (tests read stats at once)
+                stats.record(method, path, qs, message["status"])
+                status_box["recorded"] = True
             await send(message)
 
         if kind is not None:
@@ -76,7 +79,8 @@ class ChaosMiddleware:
                     await asyncio.sleep(engine.config.delay_s)
                 await self.app(scope, receive, send_recording)
         finally:
-            stats.record(method, path, qs, status_box["status"])
+            if not status_box["recorded"]:
+                stats.record(method, path, qs, status_box["status"])
 
     async def _broken(self, scope, receive, send, kind: str) -> None:
         """Run the app, then send only part of its body and drop the connection."""

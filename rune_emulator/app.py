@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -13,15 +14,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import v1, v2
+from . import aggregates, v1, v2
 from .auth import Principal, authenticate
 from .chaos import ChaosMiddleware
 from .errors import ApiError, error_response
-from .graphql_resolvers import attach
+from .graphql_roots import attach
 from .graphql_schema import build
 from .state import EmulatorState
 
-log = logging.getLogger("rune_io.emulator")
+log = logging.getLogger("rune_emulator")
+
+
+class LatencyMiddleware:
+    """A fixed delay before every response (``EmulatorConfig.latency_ms``)."""
+
+    def __init__(self, app, delay_s: float) -> None:
+        self.app = app
+        self.delay_s = delay_s
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.delay_s > 0:
+            await asyncio.sleep(self.delay_s)
+        await self.app(scope, receive, send)
 
 
 def _principal(state: EmulatorState, request: Request) -> Principal:
@@ -65,7 +79,7 @@ def create_app(state: EmulatorState):
             query,
             variable_values=variables,
             operation_name=body.get("operationName"),
-            context_value={"state": state, "principal": principal},
+            context_value={"state": state, "principal": principal, "variables": variables},
         )
         return JSONResponse(result.formatted)
 
@@ -85,7 +99,11 @@ def create_app(state: EmulatorState):
 
     def v2_window(request: Request, principal: Principal) -> Response:
         sid = request.path_params["stream_id"]
-        return v2.aggregate_window(state, principal, sid, request.query_params)
+        return aggregates.aggregate_window(state, principal, sid, request.query_params)
+
+    def v2_daily(request: Request, principal: Principal) -> Response:
+        sid = request.path_params["stream_id"]
+        return aggregates.daily_aggregate(state, principal, sid, request.query_params)
 
     def v1_resource(request: Request, principal: Principal) -> Response:
         return v1.handle(state, principal, request.path_params["resource"], request.query_params)
@@ -93,14 +111,19 @@ def create_app(state: EmulatorState):
     async def health(request: Request) -> Response:
         return JSONResponse({"success": True, "now": state.store.now_ns / 1e9})
 
+    async def unknown_path(request: Request) -> Response:
+        return error_response(404, f"no such endpoint: {request.method} {request.url.path}")
+
     routes = [
         Route("/health", health),
         Route("/graphql", graphql_endpoint, methods=["POST"]),
         Route("/v2/batch/availability", _guarded(state, v2_batch)),
         Route("/v2/streams/{stream_id}/availability", _guarded(state, v2_availability)),
         Route("/v2/streams/{stream_id}/aggregate_window", _guarded(state, v2_window)),
+        Route("/v2/streams/{stream_id}/daily_aggregate", _guarded(state, v2_daily)),
         Route("/v2/streams/{stream_id}", _guarded(state, v2_stream)),
         Route("/v1/{resource}", _guarded(state, v1_resource)),
+        Route("/{path:path}", unknown_path, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     app = Starlette(routes=routes)
-    return ChaosMiddleware(app, state)
+    return LatencyMiddleware(ChaosMiddleware(app, state), state.config.latency_ms / 1000.0)

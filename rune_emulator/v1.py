@@ -133,11 +133,10 @@ def _series(
     interp = q.get("interpolation", "")
     if interp not in _INTERPOLATIONS:
         raise bad_request(f"interpolation must be one of {list(_INTERPOLATIONS)}")
-    kind = "accel" if name == "accel" else "heart_rate"
-    specs = sorted(state.cohort.device_streams(patient_id, device_id, kind), key=lambda s: s.axis)
+    specs = _v1_series(state, patient_id, device_id, name)
     if not specs:
         raise ApiError(404, f"no {name} data for device {device_id}")
-    for s in specs:
+    for s in (x for pair in specs for x in pair if x is not None):
         if state.faults.get(s.id) == "always_500":
             raise ApiError(500, "internal error (injected fault)")
     names = ["x", "y", "z"] if name == "accel" else ["bpm"]
@@ -145,7 +144,7 @@ def _series(
     offset = page * page_size
     if res is None and not availability:
         # raw points: page straight out of the day chunks
-        parts = [state.store.select(s, lo_ns, hi_ns, offset, page_size) for s in specs]
+        parts = [_select(state, s, lo_ns, hi_ns, offset, page_size) for s in specs]
         t = parts[0][0]["time"]
         more = parts[0][1]
         vals = [_expr_values(cols, expr) for cols, _ in parts]
@@ -153,7 +152,7 @@ def _series(
     step = int(round((res or DEFAULT_AVAILABILITY_RES_S) * 1e9))
     if step <= 0 or (hi_ns - lo_ns) // step > 5_000_000:
         raise bad_request("too many points for this resolution")
-    full = [state.store.select(s, lo_ns, hi_ns)[0] for s in specs]
+    full = [_select(state, s, lo_ns, hi_ns)[0] for s in specs]
     nbins = max(0, -(-(hi_ns - lo_ns) // step))
     grid = lo_ns + np.arange(nbins, dtype=np.int64) * step
     idx = (full[0]["time"] - lo_ns) // step
@@ -174,12 +173,41 @@ def _series(
     return _table(t[offset:end], names, page_vals, ts_mode, tz), more
 
 
+def _v1_series(state: EmulatorState, patient_id: str, device_id: str, name: str) -> list:
+    """(spec, gravity spec | None) per V1 column: accel x/y/z from the watch's motion
+    streams (user + gravity), heartrate from the patient's HealthKit heart rate."""
+    streams = state.cohort.streams_of(patient_id)
+    if name == "heartrate":
+        devices = {
+            d.id for d in state.cohort.patient(patient_id).devices if d.alias != "Percept PC"
+        }
+        hr = [s for s in streams if s.kind == "hk_heart_rate" and device_id in devices]
+        return [(s, None) for s in hr]
+    motion = {
+        (s.param("measurement"), s.param("axis")): s
+        for s in streams
+        if s.kind == "motion" and s.meta.device_id == device_id
+    }
+    if not motion:
+        return []
+    return [(motion[("user", a)], motion[("gravity", a)]) for a in ("x", "y", "z")]
+
+
+def _select(state: EmulatorState, pair, lo: int, hi: int, offset: int = 0, n=None):
+    spec, gravity = pair
+    cols, more = state.store.select(spec, lo, hi, offset, n)
+    if gravity is None:
+        return {"time": cols["_t"], "value": cols["rate"]}, more
+    g, _ = state.store.select(gravity, lo, hi, offset, n)
+    return {"time": cols["_t"], "user": cols["acceleration"], "gravity": g["acceleration"]}, more
+
+
 def _expr_values(cols: dict, expr: str) -> np.ndarray:
-    if expr == "gravity":
-        return cols["_gravity"]
-    if expr == "user":
-        return np.rint((cols["acceleration"] - cols["_gravity"]) * 1e6) / 1e6
-    return cols["acceleration"] if "acceleration" in cols else cols["heart_rate"]
+    if "value" in cols:
+        return cols["value"]
+    if expr in ("user", "gravity"):
+        return cols[expr]
+    return cols["user"] + cols["gravity"]
 
 
 def _interpolate(grid, has, vals, interp):
@@ -202,7 +230,7 @@ def _interpolate(grid, has, vals, interp):
 
 
 def _table(t, names, vals, ts_mode, tz) -> pa.Table:
-    arrays = [format_time(t, ts_mode, tz or None)]
+    arrays = [format_time(t, ts_mode, tz or None, v1=True)]
     arrays += [pa.array(v, from_pandas=True) for v in vals]
     return pa.Table.from_arrays(arrays, names=["time", *names])
 
@@ -224,10 +252,10 @@ def _events(state, patient_id, q, page, page_size, ts_mode, tz) -> tuple[pa.Tabl
     t = np.array([int(e.start_time.timestamp() * 1e6) * 1000 for e in chunk], dtype=np.int64)
     ends = [e.end_time for e in chunk]
     end_ns = np.array([int(x.timestamp() * 1e6) * 1000 if x else 0 for x in ends], np.int64)
-    end_fmt = format_time(end_ns, ts_mode, tz or None).to_pylist()
+    end_fmt = format_time(end_ns, ts_mode, tz or None, v1=True).to_pylist()
     table = pa.table(
         {
-            "time": format_time(t, ts_mode, tz or None),
+            "time": format_time(t, ts_mode, tz or None, v1=True),
             "end_time": pa.array([f if x else None for f, x in zip(end_fmt, ends, strict=True)]),
             "id": [e.id for e in chunk],
             "type": [e.type for e in chunk],

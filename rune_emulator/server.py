@@ -10,15 +10,18 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import uvicorn
 
-from rune_io.models import StreamMeta
-
 from .app import create_app
-from .cohort import SyntheticCohort
+from .clock import Clock
+from .cohort import StreamSpec, SyntheticCohort
 from .config import ChaosConfig, EmulatorConfig
+from .models import StreamMeta
 from .state import EmulatorState, RequestStats
+from .store import to_ns
+from .truth import chunk_to_table
 
 
 class _QuietAborts(logging.Filter):
@@ -48,18 +51,40 @@ class Emulator:
         return self.state.cohort
 
     @property
+    def clock(self) -> Clock:
+        """The clock: pinned, or advancing with wall time (``EmulatorConfig.clock_advances``)."""
+        return self.cohort.clock
+
+    @property
     def stats(self) -> RequestStats:
         return self.state.stats
 
     @property
     def streams(self) -> list[StreamMeta]:
+        """Metadata of every stream of the cohort (id, patient, device, algorithm, type, params)."""
         return self.cohort.streams
 
+    @property
+    def stream_specs(self) -> list[StreamSpec]:
+        """Every stream with its served ``columns`` and generator ``kind``."""
+        return list(self.cohort.specs.values())
+
     def expected_table(
-        self, stream_id: str, start: datetime | float, end: datetime | float
+        self, stream_id: str, start_ns: int | float | datetime, end_ns: int | float | datetime
     ) -> pa.Table:
-        """Exactly the rows V2 serves for ``[start, end)`` at the current clock."""
-        return self.state.store.expected_table(self.cohort.specs[stream_id], start, end)
+        """Exactly the rows V2 serves for ``[start, end)`` at the current clock (no faults).
+
+        ``start_ns``/``end_ns``: int = unix ns; float = unix seconds; or a tz-aware datetime.
+        Typed as CONTRACT section 2 says (see :mod:`rune_emulator.truth`).
+        """
+        spec = self.cohort.specs[stream_id]
+        lo, hi = _as_ns(start_ns), _as_ns(end_ns)
+        cols, _ = self.state.store.select(spec, lo, hi)
+        return chunk_to_table(spec, cols)
+
+    def now_ns(self) -> int:
+        """The emulator clock (unix ns)."""
+        return self.state.store.now_ns
 
     def set_now(self, now: datetime) -> None:
         """Move the clock; data at or after ``now`` is never served."""
@@ -106,6 +131,16 @@ class Emulator:
             self._thread.join(timeout=10)
         self._server = None
         self._thread = None
+
+
+def _as_ns(t: int | float | datetime) -> int:
+    if isinstance(t, bool):
+        raise TypeError("expected a time, got a bool")
+    if isinstance(t, (int, np.integer)):
+        if 0 < abs(int(t)) < 10**15:  # before 1970-01-12 in ns: surely unix seconds
+            raise ValueError(f"int times are unix ns, got {int(t)} (seconds? pass a float)")
+        return int(t)
+    return to_ns(t)
 
 
 @contextlib.contextmanager

@@ -2,21 +2,21 @@
 
 Nodes are plain dicts; a field with arguments is a callable ``(info, **args)``, which
 graphql-core's default resolver calls. Every list is cursor-paginated; the last page
-has a null ``endCursor``. Project/cohort patient lists are always a single page
-(``codeNameEndCursor: null``) because the SDK re-sends the first-page cursor.
+has a null ``endCursor``. Project/cohort patient lists page by ``codeNameEndCursor``
+(``patient_page_size`` a page); the cursor is read from the ``cursorInput`` argument,
+or from a ``cursor_input`` request variable (runeq 0.18.1 sends its variable under that
+name while its query declares ``$cursorInput``). Errors carry ``extensions.code``.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
 
-from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
-
-from rune_io.models import Device, Event, Org, Patient, Project, StreamType
+from graphql import GraphQLError, GraphQLResolveInfo
 
 from .auth import Principal
 from .cohort import StreamSpec
+from .models import Device, Event, Org, Patient, Project, StreamType
 from .state import EmulatorState
 
 MAX_EVENT_SPAN_S = 90 * 86_400
@@ -27,13 +27,22 @@ def _ctx(info: GraphQLResolveInfo) -> tuple[EmulatorState, Principal]:
     return info.context["state"], info.context["principal"]
 
 
+def error(message: str, code: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def gql_org_id(org: Org) -> str:
+    """GraphQL form of an org id: ``org-<x>,org`` (a project's ``organizationId``: ``org-<x>``)."""
+    return f"{org.id},org"
+
+
 def _page(items: list, cursor: str | None, size: int) -> tuple[list, dict]:
     start = 0
     if cursor:
         try:
             start = int(base64.b64decode(cursor).decode().split(":", 1)[1])
         except (ValueError, IndexError):
-            raise GraphQLError(f"invalid cursor {cursor!r}") from None
+            raise error(f"invalid cursor {cursor!r}", "BAD_REQUEST") from None
     end = start + size
     nxt = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
     return items[start:end], {"endCursor": nxt, "codeNameEndCursor": None}
@@ -61,7 +70,7 @@ def org_node(state: EmulatorState, org: Org) -> dict:
         return {"projects": [project_node(state, p) for p in items], "pageInfo": page}
 
     return {
-        "id": org.id,
+        "id": gql_org_id(org),
         "displayName": org.name,
         "created": org.created_at,
         "orgTags": list(org.tags),
@@ -126,13 +135,15 @@ def patient_node(state: EmulatorState, p: Patient) -> dict:
 
     def event_list(info, startTime, endTime, cursor=None, includeFilters=None):
         if endTime - startTime > MAX_EVENT_SPAN_S:
-            raise GraphQLError("eventList may span at most 90 days")
+            raise error("eventList may span at most 90 days", "BAD_REQUEST")
         events = [
             e
             for e in state.cohort.events(p.id)
             if startTime <= e.start_time.timestamp() < endTime
             and (not includeFilters or any(_filter_match(e, f) for f in includeFilters))
         ]
+        if not events:
+            return None  # the live API answers no events with a null eventList
         items, page = _page(events, cursor, state.config.graph_page_size)
         return {"events": [event_node(e) for e in items], "pageInfo": page}
 
@@ -173,7 +184,7 @@ def stream_type_node(st: StreamType) -> dict:
 
 
 def stream_node(state: EmulatorState, spec: StreamSpec) -> dict:
-    m = state.cohort.stream_meta(spec)
+    m = spec.meta
     stream_type = stream_type_node(m.stream_type)
     if state.faults.get(m.id) == "unknown_type":
         dims = stream_type["shape"]["dimensions"]
@@ -184,29 +195,36 @@ def stream_node(state: EmulatorState, spec: StreamSpec) -> dict:
         "algorithm": m.algorithm,
         "deviceId": f"patient-{m.patient_id},device-{m.device_id}",
         "patientId": m.patient_id,
-        "minTime": m.min_time,
-        "maxTime": m.max_time,
+        "minTime": state.cohort.data_start.timestamp(),
+        "maxTime": max(state.cohort.data_start.timestamp(), state.store.now_ns / 1e9),
         "parameters": [{"key": k, "value": v} for k, v in m.parameters],
         "streamType": stream_type,
     }
 
 
-def _patient_people(state: EmulatorState, project_org: str, pids: list[str]) -> dict:
-    rows = []
-    for pid in pids:
-        p = state.cohort.patient(pid)
-        rows.append(
-            {
-                "patient": patient_node(state, p),
-                "codeName": p.code_name,
-                "createdAt": p.created_at,
-                "updatedAt": p.created_at,
-                "createdBy": state.cohort.user_id,
-                "updatedBy": state.cohort.user_id,
-            }
-        )
-    page = {"endCursor": None, "codeNameEndCursor": None}
-    return {"projectPatients": rows, "cohortPatients": rows, "pageInfo": page}
+def _patient_people(state: EmulatorState, info, pids: list[str], cursor_input) -> dict:
+    """One page of project/cohort patients, ordered by code name."""
+    raw = info.context.get("variables") or {}
+    cursor_input = cursor_input or raw.get("cursor_input") or raw.get("cursorInput") or {}
+    after = (cursor_input or {}).get("codeNameCursor")
+    people = sorted((state.cohort.patient(pid) for pid in pids), key=lambda p: p.code_name)
+    if after:
+        people = [p for p in people if p.code_name > after]
+    size = state.config.patient_page_size
+    page, more = people[:size], len(people) > size
+    rows = [
+        {
+            "patient": patient_node(state, p),
+            "codeName": p.code_name,
+            "createdAt": p.created_at,
+            "updatedAt": p.created_at,
+            "createdBy": state.cohort.user_id,
+            "updatedBy": state.cohort.user_id,
+        }
+        for p in page
+    ]
+    info_ = {"endCursor": None, "codeNameEndCursor": page[-1].code_name if more else None}
+    return {"projectPatients": rows, "cohortPatients": rows, "pageInfo": info_}
 
 
 def cohort_node(state: EmulatorState, c, org_id: str) -> dict:
@@ -220,8 +238,8 @@ def cohort_node(state: EmulatorState, c, org_id: str) -> dict:
         "updatedAt": created,
         "createdBy": state.cohort.user_id,
         "updatedBy": state.cohort.user_id,
-        "cohortPatientList": lambda info, **_: _patient_people(
-            state, org_id, state.cohort.cohort_patients[c.id]
+        "cohortPatientList": lambda info, cursorInput=None, cursor_input=None: _patient_people(
+            state, info, state.cohort.cohort_patients[c.id], cursorInput or cursor_input
         ),
     }
 
@@ -244,8 +262,8 @@ def project_node(state: EmulatorState, p: Project) -> dict:
             "cohorts": [cohort_node(state, c, p.org_id) for c in p.cohorts],
             "pageInfo": {"endCursor": None},
         },
-        "projectPatientList": lambda info, **_: _patient_people(
-            state, p.org_id, state.cohort.project_patients(p)
+        "projectPatientList": lambda info, cursorInput=None, cursor_input=None: _patient_people(
+            state, info, state.cohort.project_patients(p), cursorInput or cursor_input
         ),
     }
 
@@ -265,129 +283,3 @@ def user_node(state: EmulatorState) -> dict:
         "defaultMembership": {"org": org_node(state, c.org(c.active_org_id))},
         "membershipList": membership_list,
     }
-
-
-# -- roots -----------------------------------------------------------------------
-def _require_user(principal: Principal) -> None:
-    if principal.is_client:
-        raise GraphQLError("forbidden: this query needs a user access token")
-
-
-def r_user(_, info):
-    state, principal = _ctx(info)
-    _require_user(principal)
-    return user_node(state)
-
-
-def r_org(_, info):
-    state, principal = _ctx(info)
-    _require_user(principal)
-    return org_node(state, state.cohort.org(state.cohort.active_org_id))
-
-
-def r_patient(_, info, id):
-    state, principal = _ctx(info)
-    pid = _norm_patient(id)
-    if pid not in state.visible_patients(principal):
-        raise GraphQLError(f"patient not found: {id}")
-    return patient_node(state, state.cohort.patient(pid))
-
-
-def r_stream_list(_, info, filters=None, cursor=None):
-    state, principal = _ctx(info)
-    f = filters or {}
-    visible = set(state.visible_patients(principal))
-    pid = _norm_patient(f.get("patientId"))
-    if pid and pid not in visible:
-        raise GraphQLError(f"patient not found: {pid}")
-    dev = f.get("deviceId")
-    if dev:
-        parts = dict(p.split("-", 1) for p in dev.split(",") if "-" in p)
-        dev_pid, dev = parts.get("patient"), parts.get("device", dev)
-        if dev_pid and pid and dev_pid != pid:
-            return {"streams": [], "pageInfo": {"endCursor": None}}
-    params = [(p["key"], p.get("value")) for p in (f.get("parameters") or [])]
-    out = []
-    for spec in state.cohort.specs.values():
-        m = spec.meta
-        if m.patient_id not in visible or (pid and m.patient_id != pid):
-            continue
-        if dev and m.device_id != dev:
-            continue
-        if f.get("streamTypeId") and m.stream_type.id != f["streamTypeId"]:
-            continue
-        if f.get("algorithm") and m.algorithm != f["algorithm"]:
-            continue
-        if any(m.params.get(k) != v for k, v in params):
-            continue
-        out.append(spec)
-    items, page = _page(out, cursor, state.config.graph_page_size)
-    return {"streams": [stream_node(state, s) for s in items], "pageInfo": page}
-
-
-def r_stream_list_by_ids(_, info, streamIds=None):
-    state, principal = _ctx(info)
-    ids = streamIds or []
-    if len(ids) > MAX_STREAM_IDS:
-        raise GraphQLError(f"at most {MAX_STREAM_IDS} stream ids per call")
-    visible = set(state.visible_patients(principal))
-    specs = [state.cohort.specs.get(i) for i in ids]
-    specs = [s for s in specs if s is not None and s.meta.patient_id in visible]
-    return {"streams": [stream_node(state, s) for s in specs], "pageInfo": {"endCursor": None}}
-
-
-def r_stream_type_list(_, info, cursor=None):
-    state, _p = _ctx(info)
-    items, page = _page(state.cohort.stream_types, cursor, 50)
-    return {"streamTypes": [stream_type_node(t) for t in items], "pageInfo": page}
-
-
-def r_project(_, info, id=None):
-    state, principal = _ctx(info)
-    _require_user(principal)
-    p = state.cohort.project(id or "")
-    if p is None:
-        raise GraphQLError(f"project not found: {id}")
-    return project_node(state, p)
-
-
-def r_cohort(_, info, id=None):
-    state, principal = _ctx(info)
-    _require_user(principal)
-    for p in state.cohort.projects:
-        for c in p.cohorts:
-            if c.id == id:
-                return cohort_node(state, c, p.org_id)
-    raise GraphQLError(f"cohort not found: {id}")
-
-
-def r_update_default_membership(_, info, input):
-    state, principal = _ctx(info)
-    _require_user(principal)
-    org = state.cohort.org(input["orgId"])
-    if org is None:
-        raise GraphQLError(f"not a member of org {input['orgId']}")
-    state.cohort.active_org_id = org.id
-    return {"user": user_node(state)}
-
-
-def attach(schema: GraphQLSchema) -> GraphQLSchema:
-    """Set the root resolvers on a schema built by :func:`.graphql_schema.build`."""
-    roots: dict[str, dict[str, Any]] = {
-        "Query": {
-            "user": r_user,
-            "org": r_org,
-            "patient": r_patient,
-            "streamList": r_stream_list,
-            "streamListByIds": r_stream_list_by_ids,
-            "streamTypeList": r_stream_type_list,
-            "project": r_project,
-            "cohort": r_cohort,
-        },
-        "Mutation": {"updateDefaultMembership": r_update_default_membership},
-    }
-    for type_name, fields in roots.items():
-        gtype = schema.type_map[type_name]
-        for name, fn in fields.items():
-            gtype.fields[name].resolve = fn
-    return schema

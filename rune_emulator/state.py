@@ -8,10 +8,10 @@ from datetime import datetime
 
 from .auth import Principal
 from .chaos import ChaosEngine
+from .chunks import ChunkCache, TextCache
 from .cohort import StreamSpec, build_cohort
 from .config import ChaosConfig, EmulatorConfig
 from .errors import ApiError
-from .signals import ChunkCache
 from .store import DataStore
 
 FAULT_KINDS = (
@@ -61,7 +61,9 @@ class EmulatorState:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.cohort = build_cohort(config)
-        self.cache = ChunkCache(config.seed, config.cache_mb * 1024 * 1024)
+        budget = config.cache_mb * 1024 * 1024
+        self.cache = ChunkCache(config.seed, budget, config.motion_hours)
+        self.text_cache = TextCache(budget)
         self.store = DataStore(self.cohort, self.cache, config.late_data_hours)
         self.stats = RequestStats()
         self.chaos = ChaosEngine(config.chaos)

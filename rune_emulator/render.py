@@ -1,11 +1,14 @@
 """Vectorised rendering of rows to CSV / JSON (numpy + pyarrow, never row by row).
 
-Timestamps are formatted into fixed-width ASCII with lookup tables and wrapped as an
-Arrow string array without copying; the CSV is written by ``pyarrow.csv.write_csv``.
+Timestamps are formatted into ASCII with lookup tables and wrapped as an Arrow string
+array; V2 ISO times are trimmed (``2022-07-28T14:26:45.3618588Z``, ``...45.36221Z``,
+``2022-11-12T03:53:00Z``). Floats are ``repr(float)`` text. The CSV is written by
+``pyarrow.csv.write_csv``, or by :mod:`csv` when a ``dict`` cell needs quoting.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from datetime import date, timedelta
@@ -31,7 +34,7 @@ def tz_offsets(t_ns: np.ndarray, timezone: int | None, timezone_name: str | None
     return np.full(len(t_ns), int(timezone or 0), dtype=np.int64)
 
 
-def format_iso(
+def format_iso_us(
     t_ns: np.ndarray,
     offsets_s: np.ndarray | None = None,
     sep: str = "T",
@@ -90,8 +93,9 @@ def format_time(
     mode: str,
     timezone: int | None = None,
     timezone_name: str | None = None,
+    v1: bool = False,
 ) -> pa.Array:
-    """Time column for ``timestamp=iso|unix|unixns|datetime``."""
+    """Time column for ``timestamp=iso|unix|unixns|datetime`` (``v1``: microsecond ISO)."""
     if mode == "unixns":
         return pa.array(t_ns, type=pa.int64())
     if mode == "unix":
@@ -100,8 +104,10 @@ def format_time(
     if timezone or timezone_name:
         offsets = tz_offsets(t_ns, timezone, timezone_name)
     if mode == "datetime":
-        return format_iso(t_ns, offsets, sep=" ", with_offset=False)
-    return format_iso(t_ns, offsets)
+        return format_iso_us(t_ns, offsets, sep=" ", with_offset=False)
+    if v1:
+        return format_iso_us(t_ns, offsets)
+    return format_iso_trimmed(t_ns, offsets)
 
 
 def csv_bytes(header: list[str], table: pa.Table) -> bytes:
@@ -126,3 +132,76 @@ def json_columns(table: pa.Table) -> dict[str, list]:
 
 def json_bytes(obj: object) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def format_iso_trimmed(t_ns: np.ndarray, offsets_s: np.ndarray | None = None) -> pa.Array:
+    """ISO 8601 with up to 7 fractional digits, trailing zeros (and a bare ``.``) trimmed.
+
+    ``Z`` without ``offsets_s``; with them, local wall time and ``+HH:MM``.
+    """
+    t_ns = np.asarray(t_ns, dtype=np.int64)
+    n = len(t_ns)
+    if offsets_s is not None:
+        t_ns = t_ns + offsets_s * 1_000_000_000
+    out = np.empty((n, 27), dtype=np.uint8)
+    out[:] = np.frombuffer(b"0000-00-00T00:00:00.0000000", np.uint8)
+    ticks = t_ns // 100  # 100 ns units
+    days = ticks // 864_000_000_000
+    rem = ticks - days * 864_000_000_000
+    if n:
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        for s, e in zip(np.r_[0, cuts].tolist(), np.r_[cuts, n].tolist(), strict=True):
+            d = (date(1970, 1, 1) + timedelta(days=int(days[s]))).isoformat().encode()
+            out[s:e, :10] = np.frombuffer(d, np.uint8)
+    sod = rem // 10_000_000
+    frac = rem - sod * 10_000_000  # 7 digits
+    fields = ((11, sod // 3600), (14, (sod // 60) % 60), (17, sod % 60))
+    fields += ((20, frac // 100_000), (22, (frac // 1000) % 100), (24, (frac // 10) % 100))
+    for col, v in fields:
+        out[:, col] = _HI[v]
+        out[:, col + 1] = _LO[v]
+    out[:, 26] = 48 + frac % 10
+    offs = np.arange(0, (n + 1) * 27, 27, dtype=np.int32)
+    text = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offs), pa.py_buffer(out)])
+    # trailing zeros go, then a bare "." ("...:00.0000000" -> "...:00"; seconds are kept)
+    text = pc.utf8_rtrim(pc.utf8_rtrim(text, characters="0"), characters=".")
+    if offsets_s is None:
+        return pc.binary_join_element_wise(text, "Z", "")
+    a = np.abs(offsets_s) // 60
+    suffix = np.empty((n, 6), dtype=np.uint8)
+    suffix[:, 0] = np.where(offsets_s < 0, ord("-"), ord("+"))
+    suffix[:, 1], suffix[:, 2], suffix[:, 3] = _HI[a // 60], _LO[a // 60], ord(":")
+    suffix[:, 4], suffix[:, 5] = _HI[a % 60], _LO[a % 60]
+    soffs = np.arange(0, (n + 1) * 6, 6, dtype=np.int32)
+    sfx = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(soffs), pa.py_buffer(suffix)])
+    return pc.binary_join_element_wise(text, sfx, "")
+
+
+def float_text(values: np.ndarray) -> pa.Array:
+    """``repr(float)`` of every value, vectorised (Arrow's shortest digits, fixed up)."""
+    values = np.asarray(values, dtype=np.float64)
+    text = pc.cast(pa.array(values), pa.string())
+    if not len(values):
+        return text
+    mag = np.abs(values)
+    whole = (values == np.floor(values)) & (mag < 1e16)
+    if whole.any():
+        ints = values[whole].astype(np.int64).astype(str).astype(object)
+        neg0 = np.signbit(values[whole]) & (values[whole] == 0)
+        ints[neg0] = "-0"
+        text = pc.replace_with_mask(text, pa.array(whole), pa.array(ints + ".0", pa.string()))
+    odd = ((mag < 1e-4) & (mag > 0)) | (mag >= 1e16) | ~np.isfinite(values)
+    if odd.any():
+        reprs = [repr(float(v)) for v in values[odd]]
+        text = pc.replace_with_mask(text, pa.array(odd), pa.array(reprs, pa.string()))
+    return text
+
+
+def csv_quoted(header: list[str], table: pa.Table) -> bytes:
+    """A CSV document whose cells may need quoting (``dict`` JSON): the :mod:`csv` module."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    cols = [c.to_pylist() for c in table.columns]
+    w.writerows(zip(*cols, strict=True))
+    return buf.getvalue().encode()

@@ -91,8 +91,17 @@ class EmulatorConfig:
     - ``late_data_hours``: if > 0, a row at ``t`` is visible only once
       ``now >= t + delay`` where ``delay`` (<= this) depends on (device, day).
     - ``graph_page_size`` / ``device_page_size``: items per GraphQL list page
-      (devices are paged small so clients exercise nested paging).
-    - ``cache_mb``: budget of the rendered day-chunk LRU cache.
+      (devices are paged small so clients exercise nested paging);
+      ``patient_page_size``: project/cohort patients per ``codeNameEndCursor`` page.
+    - ``cache_mb``: budget of the rendered day-chunk LRU cache, and again of the LRU of
+      formatted day text that warm CSV pages are sliced from.
+    - ``clock_advances``: the clock moves on with wall time from ``now`` (the standalone
+      CLI's default); False pins it at ``now`` until ``set_now``.
+    - ``latency_ms``: a fixed delay before every response (a wide-area API's latency).
+    - ``motion_hours``: hours of 50 Hz watch motion recorded per worn day (in 2-4
+      recording sessions, each opened and closed by a ``patient_report`` event).
+    - ``all_stream_types``: the first patient also has a "Test device" with one hourly
+      stream of every catalog type the cohort does not serve (all but ``bytes``).
     """
 
     seed: int = 0
@@ -109,14 +118,21 @@ class EmulatorConfig:
     late_data_hours: float = 0.0
     graph_page_size: int = 8
     device_page_size: int = 2
+    patient_page_size: int = 2
     max_batch_streams: int = MAX_BATCH_STREAMS
     cache_mb: int = 1024
+    clock_advances: bool = False
+    latency_ms: float = 0.0
+    motion_hours: float = 1.0
+    all_stream_types: bool = False
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
             raise ValueError("EmulatorConfig.now must be timezone-aware")
         if self.patients < 1 or self.days < 1:
             raise ValueError("patients and days must be >= 1")
+        if self.latency_ms < 0 or self.motion_hours < 0 or self.motion_hours > 15:
+            raise ValueError("latency_ms must be >= 0 and motion_hours in [0, 15]")
         if self.page_size < 1:
             raise ValueError("page_size must be >= 1")
 
