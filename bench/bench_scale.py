@@ -50,7 +50,7 @@ LIGHT = ["vitals", "neural", "symptom", "behavior"]
 
 
 def _cli(lake: Path, url: str, concurrency: int) -> tuple[float, str]:
-    from rune_io.emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
+    from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
 
     exe = ROOT / ".venv" / "bin" / "rune-lake"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNE_")}
