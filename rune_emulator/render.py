@@ -95,7 +95,17 @@ def format_time(
     timezone_name: str | None = None,
     v1: bool = False,
 ) -> pa.Array:
-    """Time column for ``timestamp=iso|unix|unixns|datetime`` (``v1``: microsecond ISO)."""
+    """Time column for ``timestamp=iso|unix|unixns|datetime``.
+
+    ``v1``: every format carries the instant floored to the microsecond (V1's
+    resolution, an inference: see the README), so ``unix`` is ``us / 1e6`` and the three
+    formats name the same instant.
+    """
+    if v1:
+        us = np.asarray(t_ns, dtype=np.int64) // 1000
+        if mode == "unix":
+            return pa.array(us / 1e6, type=pa.float64())
+        t_ns = us * 1000
     if mode == "unixns":
         return pa.array(t_ns, type=pa.int64())
     if mode == "unix":

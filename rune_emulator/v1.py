@@ -8,8 +8,9 @@ accepted back as ``next_page_token`` (then ``page`` must not be set).
 Result shapes (the seed leaves them open): JSON ``result`` is
 ``{"cardinality": n, "time": [...], "<column>": [...]}`` with the CSV's columns
 (``x,y,z`` for accel, ``bpm`` for heartrate, ``availability`` for ``availability(...)``);
-``partition_size`` splits every array into sub-arrays. ``timestamp=unix`` is float
-seconds, ``iso`` RFC 3339 (``Z`` or ``+HH:MM``), ``datetime`` local
+``partition_size`` splits every array into sub-arrays. Times are floored to the
+microsecond (an inference, README): ``timestamp=unix`` is float seconds of that
+microsecond, ``iso`` RFC 3339 (``Z`` or ``+HH:MM``), ``datetime`` local
 ``YYYY-MM-DD HH:MM:SS.ffffff``.
 """
 

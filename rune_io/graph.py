@@ -104,7 +104,7 @@ query getProject($id: ID) {{ project(id: $id) {{ {_PROJECT_FIELDS} organizationI
 Q_PROJECTS = f"""
 query getProjects($cursor: DateTimeUUIDCursor) {{
     org {{ id projectList(cursor: $cursor) {{
-        projects {{ {_PROJECT_FIELDS} }}
+        projects {{ {_PROJECT_FIELDS} organizationId }}
         pageInfo {{ endCursor }}
     }} }}
 }}"""

@@ -150,8 +150,9 @@ def test_v1_timestamp_formats(emu, http, fmt):
     t0 = get(http, emu, "heartrate.json", base).json()["result"]["time"][0]
     ns = emu.expected_table(spec.id, base["start_time"], base["end_time"]).column("time")[0]
     exp = pd.Timestamp(ns.as_py() // 1000 * 1000, tz="UTC")  # V1 times: microseconds
-    if fmt == "unix":
-        assert t0 == ns.as_py() / 1e9
+    assert ns.as_py() % 1000 != 0  # a sub-microsecond sample time: the floor is visible
+    if fmt == "unix":  # the float seconds of the floored microsecond, not of the ns time
+        assert t0 == ns.as_py() // 1000 / 1e6
     elif fmt == "iso":
         assert t0.endswith("+01:00") and pd.Timestamp(t0) == exp
     else:
