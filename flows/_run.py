@@ -20,18 +20,18 @@ from prefect.runtime import flow_run
 from flows.artifacts import RunArtifacts
 from rune_io import sync
 from rune_io.errors import RuneIOError
-from rune_io.lake import Catalog
+from rune_io.lake import Catalog, Snapshot, check_format
 from rune_io.models import StreamMeta
 from rune_io.plan import Chunk, Window, WorkUnit
 from tasks import rune as rt
 from tasks import runtime
 from tasks.logs import forward_rune_io_logs
 
-#: In-process observers of chunk progress, ``hook(description, done, total)`` (the CLI's
-#: progress bar). Not used by deployments; artifacts carry progress there.
-PROGRESS_HOOKS: list[Callable[[str, int, int], None]] = []
+#: In-process observers of progress, ``hook(description, done, total)`` (the CLI's
+#: progress bars). Not used by deployments; artifacts carry progress there.
+PROGRESS_HOOKS: list[Callable[[str, int, int], None]] = runtime.PROGRESS_HOOKS
 
-Planner = Callable[[list[StreamMeta], Catalog], list[Chunk]]
+Planner = Callable[[list[StreamMeta], Snapshot], list[Chunk]]
 MayStart = Callable[[StreamMeta, list[Window]], bool]
 
 
@@ -54,19 +54,20 @@ def new_run_id(kind: str) -> str:
 
 @task(name="prepare-lake", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
 def prepare_lake(lake_url: str, run_id: str, params: dict) -> dict:
-    """Open the lake, repair what a crashed run left, record the run's start. Returns
-    what was repaired and the object store's retry count before the run."""
+    """Open the lake (refusing one of another format version), recover what a crashed
+    run left (pending entries, intents, staging files), record the run's start. Returns
+    what was recovered and the object store's retry count before the run."""
     store = runtime.lake(lake_url)
+    check_format(store)
     retries = store.stats.retries  # the run's object-store retries count from here
     cat = Catalog(store)
-    rep = cat.repair()
+    rep = cat.recover()
     cat.begin_run(run_id, params)
-    repaired = {
-        "added": len(rep.added),
-        "dropped": len(rep.dropped),
+    recovered = {
+        "pending_folded": rep.commit.pending_objects if rep.commit else 0,
         "temps": len(rep.temps_removed),
     }
-    return {"repaired": repaired, "storage_retries": retries}
+    return {"repaired": recovered, "storage_retries": retries}
 
 
 def _artifact_key(kind: str) -> str:
@@ -83,24 +84,27 @@ def execute(
     credentials_block: str | None,
     api_limit: str | None,
     may_start: MayStart,
+    coverage: tuple[datetime, datetime] | None = None,
 ) -> sync.RunReport:
-    """Discover, plan, fetch (fanned out over the task runner), commit, report."""
+    """Discover, plan, fetch (fanned out over the task runner), commit, report.
+    ``coverage``: the partition starts whose coverage the planner checks (a backfill)."""
     forward_rune_io_logs()
     log = get_run_logger()
     t0 = time.perf_counter()
     run_id = new_run_id(kind)
     prepared = prepare_lake(lake, run_id, params)
     if any(prepared["repaired"].values()):
-        log.warning("repaired the catalog left by an interrupted run: %s", prepared["repaired"])
+        log.warning("recovered what an interrupted run left: %s", prepared["repaired"])
 
-    patients, streams = rt.discover(selection, credentials_block)
+    patients, streams = rt.discover(selection, credentials_block, api_limit)
     work = sync.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
     store = runtime.lake(lake).stats
     retries_before = prepared["storage_retries"]
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
-    units = sync.plan_units(planner(work, cat), by_id, sync.rows_per_day(cat.files().to_pylist()))
+    snapshot = cat.snapshot(coverage=coverage)  # the run's one read of the catalog
+    units = sync.plan_units(planner(work, snapshot), by_id, snapshot.rows_per_day())
     chunks = [c for u in units for c in u.chunks]
     log.info(
         "%s %s: %d patients, %d streams, %d windows in %d chunks, %d tasks",
@@ -121,7 +125,7 @@ def execute(
         report = sync.summarize(run_id, kind, chunks, results, by_id)
         report.tasks = len(units)
         report.checked = len(work)
-        marks = sync.new_watermarks(cat.watermarks(), by_id, results, may_start=may_start)
+        marks = sync.new_watermarks(snapshot.watermarks, by_id, results, may_start=may_start)
         report.seconds = time.perf_counter() - t0
         report.storage_retries = store.retries - retries_before
         status = "completed" if report.ok else "incomplete"

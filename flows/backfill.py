@@ -16,7 +16,8 @@ from flows import _run, params
 from flows.refresh import resolve_lake
 from flows.runners import make_task_runner
 from rune_io import sync
-from rune_io.lake import Catalog
+from rune_io.lake import Snapshot
+from rune_io.lake.snapshot import month_before, stream_bounds
 from rune_io.models import StreamMeta
 from rune_io.plan import Chunk, chunk_windows, data_bounds, plan_backfill
 from rune_io.windows import to_utc
@@ -102,32 +103,26 @@ def _run_name() -> str:
 
 
 def plan(
-    streams: list[StreamMeta], catalog: Catalog, rng: BackfillRange, chunk_days: int
+    streams: list[StreamMeta], snapshot: Snapshot, rng: BackfillRange, chunk_days: int
 ) -> list[Chunk]:
-    """Partition windows of ``rng`` for every stream; without ``overwrite``, partitions
-    the lake holds complete (at or before the stream's watermark) are skipped."""
-    marks = catalog.watermarks()
-    files = catalog.files().to_pylist()
+    """Partition windows of ``rng`` for every stream. Without ``overwrite``, a partition
+    is skipped only when the catalog shows its file already covers the range
+    (:func:`rune_io.plan.covers`, as a join over the run's catalog snapshot): a partition
+    holding part of it is fetched again."""
+    until = to_utc(rng.end)
+    covered: dict = {}
+    if not rng.overwrite:
+        bounds = [
+            (s.id, sync.lake_table(s), *b) for s in streams if (b := data_bounds(s)) is not None
+        ]
+        covered = snapshot.covered(stream_bounds(bounds), month_before(to_utc(rng.start)), until)
     windows = []
     for s in streams:
-        mark = marks.get(s.id)
-        existing = []
-        if mark is not None and not rng.overwrite:
-            for f in files:
-                same = (
-                    f["stream_id"] == s.id
-                    if not sync.is_events(s)
-                    else f["table"] == sync.lake_table(s) and f["patient_id"] == s.patient_id
-                )
-                if same:
-                    start = to_utc(f["partition_start"])
-                    if sync.lake_partitioning(s, start)[1] <= mark:
-                        existing.append(start)
         windows += plan_backfill(
             s,
             rng.start,
             rng.end,
-            existing=existing,
+            existing=covered.get(s.id, ()),
             overwrite=rng.overwrite,
             partitioning=sync.lake_partitioning,
         )
@@ -185,9 +180,10 @@ def backfill(
         "backfill",
         resolve_lake(lake),
         selection,
-        lambda streams, catalog: plan(streams, catalog, range, chunk_days),
+        lambda streams, snapshot: plan(streams, snapshot, range, chunk_days),
         params={"range": range.model_dump(mode="json")},
         credentials_block=credentials_block or None,
         api_limit=api_limit or None,
         may_start=_starts_at_first_data,
+        coverage=(month_before(to_utc(range.start)), to_utc(range.end)),
     )

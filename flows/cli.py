@@ -133,7 +133,7 @@ def refresh(
     set_runner(runner, workers)
     with user_errors():
         since_d = _parse_date("--since", since) if since else None
-        preflight(lake, config)
+        preflight(lake, config, patient)
         from flows.refresh import refresh as refresh_flow
 
         code = run_flow(
@@ -210,7 +210,7 @@ def backfill(
             raise fail(
                 "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             ) from None
-        preflight(lake, config)
+        preflight(lake, config, patient)
         from flows.backfill import backfill as backfill_flow
 
         code = run_flow(backfill_flow, range=rng, lake=lake, chunk_days=chunk_days)
@@ -233,6 +233,32 @@ def catalog(lake: opt.Lake) -> None:
 
         with storage_errors(lake):
             out.print(render_catalog_summary(open_lake(lake, create=False)), highlight=False)
+
+
+@app.command()
+def repair(lake: opt.Lake) -> None:
+    """Full check of the catalog against every data file of LAKE (lists the whole lake):
+    entries rebuilt for files that lack one, entries dropped whose file is gone. Runs
+    recover from crashes by themselves; this is for a lake touched by something else."""
+    with user_errors():
+        from rune_io.lake import Catalog, check_format, open_lake
+        from rune_io.lake.storage import storage_errors
+
+        with storage_errors(lake):
+            opened = open_lake(lake, create=False)
+            check_format(opened)
+            rep = Catalog(opened).repair()
+        out.print(
+            f"repaired {lake}: {len(rep.added)} entries rebuilt, {len(rep.dropped)} dropped, "
+            f"{len(rep.foreign)} foreign .parquet files, {len(rep.temps_removed)} staging "
+            "files removed",
+            highlight=False,
+        )
+        for label, paths in (("rebuilt", rep.added), ("dropped", rep.dropped)):
+            for path in paths:
+                out.print(f"  {label} {path}", highlight=False)
+        for path in rep.foreign:
+            out.print(f"  foreign {path}", highlight=False)
 
 
 @app.command()

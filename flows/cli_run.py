@@ -61,12 +61,16 @@ def set_runner(runner: str, workers: int | None) -> None:
         os.environ["RUNE_LAKE_WORKERS"] = str(workers)
 
 
-def preflight(lake_url: str, config: Path | None):
+def preflight(lake_url: str, config: Path | None, patients: list[str] | None = None):
     """Check settings, credentials and the lake before any flow starts: fast, clear
-    failures instead of a run that retries into a wall."""
+    failures instead of a run that retries into a wall. A client key reads one patient:
+    it is checked with ``patient(id)`` (it may not read ``user``); the lake must be of
+    this release's format version."""
     from rune_io.client import RuneClient
     from rune_io.config import FAMILIES, load_settings
-    from rune_io.errors import AuthError, ConfigError, TransientError
+    from rune_io.discovery import client_key_needs_patient
+    from rune_io.errors import AuthError, ConfigError, NotFound, TransientError
+    from rune_io.lake import check_format, open_lake
     from rune_io.lake.storage import check_writable
     from rune_io.retry import RetryPolicy
 
@@ -76,7 +80,20 @@ def preflight(lake_url: str, config: Path | None):
     quick = RetryPolicy(max_attempts=2, base=0.2, cap=1.0)
     with RuneClient(settings, policy=quick) as client:
         try:
-            user = client.graph.current_user()
+            user = None
+            if settings.auth_method == "client_keys":
+                client.graph.stream_types()  # any key may read these: checks the key
+                client_key_needs_patient(client.graph, patients or [])
+                for pid in patients or []:
+                    client.graph.patient(pid)
+            else:
+                user = client.graph.current_user()
+        except NotFound:
+            raise ConfigError(
+                f"the client key from {settings.sources.get('client_key_id', 'default')} "
+                f"cannot read patient(s) {', '.join(patients or [])}: a client key reads "
+                "exactly one patient, its own; pass that one with --patient"
+            ) from None
         except AuthError as exc:
             key = FAMILIES[settings.auth_method][0]
             source = settings.sources.get(key, "default")
@@ -91,6 +108,7 @@ def preflight(lake_url: str, config: Path | None):
                 f"Check RUNE_GRAPH_URL / RUNE_STREAM_URL and the network"
             ) from None
     check_writable(lake_url)
+    check_format(open_lake(lake_url))  # never mix lake format versions
     return settings, user
 
 
@@ -173,7 +191,7 @@ def run_flow(fn, **params) -> int:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("tasks"),
+        TextColumn("done"),
         TimeElapsedColumn(),
         console=err,
         transient=True,
@@ -181,9 +199,9 @@ def run_flow(fn, **params) -> int:
     bar: dict[str, int] = {}
 
     def hook(event: str, done: int, total: int) -> None:
-        if "id" not in bar:
-            bar["id"] = progress.add_task(event, total=total)
-        progress.update(bar["id"], completed=done, total=total)
+        if event not in bar:  # one bar per stage: discovery requests, then the tasks
+            bar[event] = progress.add_task(event, total=total)
+        progress.update(bar[event], completed=done, total=total)
 
     _run.PROGRESS_HOOKS.append(hook)
     try:

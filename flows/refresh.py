@@ -15,7 +15,7 @@ from prefect.runtime import flow_run
 from flows import _run, params
 from flows.runners import make_task_runner
 from rune_io import sync
-from rune_io.lake import Catalog
+from rune_io.lake import Snapshot
 from rune_io.models import StreamMeta
 from rune_io.windows import to_utc
 
@@ -101,10 +101,10 @@ def refresh(
         include_events=include_events,
     )
 
-    def planner(streams: list[StreamMeta], catalog: Catalog):
+    def planner(streams: list[StreamMeta], snapshot: Snapshot):
         return sync.plan_chunks(
             streams,
-            catalog.watermarks(),
+            snapshot.watermarks,
             lookback_days=lookback_days,
             since=since_t,
             chunk_days=chunk_days,

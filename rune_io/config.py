@@ -96,10 +96,11 @@ ENV_VARS: dict[str, str] = {
     "backoff_cap": "RUNE_BACKOFF_CAP",
     "verify_tls": "RUNE_VERIFY_TLS",
     "read_parallelism": "RUNE_READ_PARALLELISM",
+    "discovery_concurrency": "RUNE_DISCOVERY_CONCURRENCY",
 }
 
 _FLOAT_KEYS = ("connect_timeout", "read_timeout", "backoff_base", "backoff_cap", "retry_after_cap")
-_INT_KEYS = ("max_attempts", "pool_size", "read_parallelism")
+_INT_KEYS = ("max_attempts", "pool_size", "read_parallelism", "discovery_concurrency")
 _BOOL_KEYS = ("verify_tls",)
 #: keys the project file's ``rune:`` section and explicit arguments may set
 SETTABLE: frozenset[str] = frozenset(
@@ -146,6 +147,8 @@ class Settings:
     """Connections kept per host in the session's pool (match your thread count)."""
     read_parallelism: int = 1
     """Concurrent page chains per V2 read (``StreamReader.read(parallel=...)`` default)."""
+    discovery_concurrency: int = 8
+    """GraphQL requests discovery keeps in flight at once (patients, devices, streams)."""
     verify_tls: bool = True
     """Verify TLS certificates."""
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -171,6 +174,10 @@ class Settings:
             raise ConfigError(f"pool_size must be >= 1, got {self.pool_size}")
         if self.read_parallelism < 1:
             raise ConfigError(f"read_parallelism must be >= 1, got {self.read_parallelism}")
+        if self.discovery_concurrency < 1:
+            raise ConfigError(
+                f"discovery_concurrency must be >= 1, got {self.discovery_concurrency}"
+            )
 
     @property
     def timeout(self) -> tuple[float, float]:

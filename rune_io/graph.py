@@ -484,7 +484,12 @@ class GraphClient:
 
     def patients(self) -> list[Patient]:
         """Every patient of the active org, with all their devices."""
-        out: list[Patient] = []
+        return [self.patient(p.id) if more else p for p, more in self.patient_list()]
+
+    def patient_list(self) -> list[tuple[Patient, bool]]:
+        """Every patient of the active org with the first page of their devices, and
+        whether more devices follow (then :meth:`patient` pages them)."""
+        out: list[tuple[Patient, bool]] = []
         pages = self._pages(
             Q_PATIENTS, {"device_cursor": None}, ("org", "patientAccessList"),
             cursor_var="patient_cursor",
@@ -493,18 +498,14 @@ class GraphClient:
             for access in page.get("patientAccess") or []:
                 p = access["patient"]
                 devices = p.get("deviceList") or {}
-                if _get(devices, "pageInfo", "endCursor"):
-                    out.append(self.patient(p["id"]))  # more devices: page them
-                    continue
                 pid = bare_patient_id(p["id"])
-                out.append(
-                    Patient(
-                        id=pid,
-                        code_name=p.get("codeName") or "",
-                        created_at=_ts(p.get("createdAt")),
-                        devices=tuple(parse_device(d, pid) for d in devices.get("devices") or []),
-                    )
+                patient = Patient(
+                    id=pid,
+                    code_name=p.get("codeName") or "",
+                    created_at=_ts(p.get("createdAt")),
+                    devices=tuple(parse_device(d, pid) for d in devices.get("devices") or []),
                 )
+                out.append((patient, bool(_get(devices, "pageInfo", "endCursor"))))
         return out
 
     def patient(self, patient_id: str) -> Patient:

@@ -218,6 +218,37 @@ def plan_backfill(
     return [w for w in split(stream, s, e, partitioning) if w.start not in skip]
 
 
+def covers(
+    stream: StreamMeta,
+    partition: tuple[datetime, datetime],
+    fetched: tuple[TimeLike | None, TimeLike | None],
+    until: TimeLike,
+) -> bool:
+    """Whether a partition's file holds all the data the stream now has in
+    ``[partition start, min(partition end, until))``.
+
+    ``fetched`` is the stream's upstream span (``minTime``, ``maxTime``) when the file was
+    fetched (a file is always fetched from its partition's start). It does not when the
+    fetch stopped short (upstream's data then ended inside what is asked: an open day or
+    month), or when history appeared upstream since, before what the fetch saw inside the
+    partition (a watch uploading old days; a lake first loaded from a later start). A
+    file without that record (or of another stream kind) never covers. Late samples inside
+    a span upstream already reported are invisible to metadata: ``--overwrite`` (or a
+    refresh lookback) re-reads those.
+    """
+    bounds = data_bounds(stream)
+    if bounds is None:
+        return True
+    if fetched[0] is None or fetched[1] is None:
+        return False
+    lo, hi = bounds
+    p_start, p_end = partition
+    f_lo, f_hi = to_utc(fetched[0]), to_utc(fetched[1]) + _US
+    if f_hi < min(p_end, to_utc(until), hi):
+        return False
+    return not (lo < f_lo and f_lo > p_start)
+
+
 def chunk_windows(windows: Sequence[Window], max_days: int) -> list[Chunk]:
     """Group each stream's consecutive windows into chunks of at most ``max_days``."""
     if max_days < 1:

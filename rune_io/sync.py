@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from rune_io import discovery
 from rune_io.arrow_schema import stream_schema
 from rune_io.errors import (
-    ConfigError,
     DataError,
-    NotFound,
     RuneIOError,
     TransientError,
     is_transient,
@@ -76,100 +75,20 @@ class Selection:
         return " ".join(parts) or "whole active org"
 
 
-def _lookup(kind: str, ident: str, fetch: Callable[[], list[Patient]]) -> list[Patient]:
-    try:
-        return fetch()
-    except NotFound:
-        raise ConfigError(
-            f"unknown {kind} id {ident!r}: the Rune API has no such {kind} in the active org "
-            f"(check the id, or the org selected with --org)"
-        ) from None
-
-
 def select_patients(graph, sel: Selection) -> list[Patient]:
-    """Patients of the selection, each with its devices, in a stable order."""
-    if sel.org_id:
-        graph.set_active_org(sel.org_id)
-    everyone = {p.id: p for p in graph.patients()}
-    if not (sel.projects or sel.cohorts or sel.patients):
-        return sorted(everyone.values(), key=lambda p: p.id)
-    wanted: dict[str, Patient] = {}
-    for pid in sel.projects:
-        for p in _lookup("project", pid, lambda pid=pid: graph.project_patients(pid)):
-            wanted[p.id] = p
-    for cid in sel.cohorts:
-        for p in _lookup("cohort", cid, lambda cid=cid: graph.cohort_patients(cid)):
-            wanted[p.id] = p
-    for pid in sel.patients:
-        if pid not in everyone:
-            raise ConfigError(
-                f"unknown patient id {pid!r}: not a patient of the active org "
-                f"({len(everyone)} patients visible to these credentials)"
-            )
-        wanted[pid] = everyone[pid]
-    # project/cohort listings may omit devices: take them from the org listing
-    return sorted((everyone.get(p.id, p) for p in wanted.values()), key=lambda p: p.id)
+    """Patients of the selection, in a stable order (see :mod:`rune_io.discovery`)."""
+    return discovery.select_patients(graph, sel)
 
 
-def select_streams(graph, sel: Selection, patients: Sequence[Patient]) -> list[StreamMeta]:
-    """Streams of the selection's patients that pass its stream filters."""
-    if sel.stream_ids:
-        try:
-            streams = graph.streams_by_ids(sel.stream_ids)
-        except NotFound as exc:
-            raise ConfigError(f"unknown stream id: {exc.message or exc}") from None
-        allowed = {p.id for p in patients}
-        if sel.projects or sel.cohorts or sel.patients:
-            streams = [s for s in streams if s.patient_id in allowed]
-    else:
-        streams = [s for p in patients for s in graph.streams(patient_id=p.id)]
-    device_type = {(d.patient_id, d.id): d.device_type_id for p in patients for d in p.devices}
-    _check_filters(sel, streams, device_type)
-
-    def keep(s: StreamMeta) -> bool:
-        if sel.categories and s.category not in sel.categories:
-            return False
-        if sel.measurements and s.measurement not in sel.measurements:
-            return False
-        if sel.device_types:
-            return device_type.get((s.patient_id, s.device_id)) in sel.device_types
-        return True
-
-    return sorted((s for s in streams if keep(s)), key=lambda s: s.id)
-
-
-def _check_filters(
-    sel: Selection, streams: Sequence[StreamMeta], device_type: Mapping[tuple[str, str], str]
-) -> None:
-    """A filter value that matches no stream of the selection is a mistake (a typo, a
-    wrong patient): say so, naming the values that exist, instead of loading nothing."""
-    present = {
-        "category": {s.category for s in streams},
-        "measurement": {s.measurement for s in streams},
-        "device type": {device_type.get((s.patient_id, s.device_id)) for s in streams},
-        "stream id": {s.id for s in streams},
-    }
-    asked = {
-        "category": sel.categories,
-        "measurement": sel.measurements,
-        "device type": sel.device_types,
-        "stream id": sel.stream_ids,
-    }
-    for kind, values in asked.items():
-        have = sorted(v for v in present[kind] if v)
-        missing = [v for v in values if v not in present[kind]]
-        if missing:
-            shown = ", ".join(have[:12]) + (f", ... ({len(have)} in all)" if len(have) > 12 else "")
-            raise ConfigError(
-                f"{kind} {', '.join(map(repr, missing))} matches no stream of the selection "
-                f"({sel.describe()}); {kind} values there: {shown or 'none'}"
-            )
-
-
-def discover(graph, sel: Selection) -> tuple[list[Patient], list[StreamMeta]]:
-    """Patients and streams of a selection (org → projects/cohorts → patients → streams)."""
-    patients = select_patients(graph, sel)
-    streams = select_streams(graph, sel, patients)
+def discover(
+    graph,
+    sel: Selection,
+    *,
+    concurrency: int | None = None,
+    progress: discovery.Progress | None = None,
+) -> tuple[list[Patient], list[StreamMeta]]:
+    """Patients and streams of a selection, requests overlapped (:mod:`rune_io.discovery`)."""
+    patients, streams = discovery.discover(graph, sel, concurrency=concurrency, progress=progress)
     log.info("discovered %d patients, %d streams (%s)", len(patients), len(streams), sel.describe())
     return patients, streams
 
@@ -327,7 +246,13 @@ def _fetch_window(client, lake: Lake, stream: StreamMeta, w: Window, run_id: str
     if is_events(stream):
         events = client.graph.events(stream.patient_id, w.start, w.end)
         return write_events(
-            lake, stream.patient_id, w.start, events, run_id=run_id, replace_empty=True
+            lake,
+            stream.patient_id,
+            w.start,
+            events,
+            run_id=run_id,
+            replace_empty=True,
+            bounds=(stream.min_time, stream.max_time),
         )
     try:
         stream_schema(stream.stream_type)

@@ -54,10 +54,31 @@ def transient_only(task, task_run, state) -> bool:
     retry_condition_fn=transient_only,
 )
 def discover(
-    selection: sync.Selection, credentials_block: str | None = None
+    selection: sync.Selection, credentials_block: str | None = None, api_limit: str | None = None
 ) -> tuple[list[Patient], list[StreamMeta]]:
-    """org → projects/cohorts → patients → devices → streams."""
-    return sync.discover(runtime.client(credentials_block).graph, selection)
+    """org → projects/cohorts → patients → devices → streams, up to
+    ``discovery_concurrency`` requests at once, holding as many slots of ``api_limit``
+    (the global concurrency limit the stream reads count against)."""
+    client = runtime.client(credentials_block)
+    slots = min(client.settings.discovery_concurrency, _limit_size(api_limit))
+    slot = concurrency(api_limit, occupy=slots, strict=True) if api_limit else nullcontext()
+
+    def progress(what: str, done: int, total: int) -> None:
+        for hook in runtime.PROGRESS_HOOKS:
+            hook(f"discover {what}", done, total)
+
+    with slot:
+        return sync.discover(client.graph, selection, concurrency=slots, progress=progress)
+
+
+def _limit_size(name: str | None) -> int:
+    """Slots of the global concurrency limit ``name`` (a large number when unnamed)."""
+    if not name:
+        return 1 << 30
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as c:
+        return max(1, int(c.read_global_concurrency_limit_by_name(name).limit))
 
 
 @task(

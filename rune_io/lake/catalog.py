@@ -1,9 +1,9 @@
-"""The lake's metadata catalog: Parquet tables under ``<lake>/_catalog/``.
+"""The lake's metadata catalog, under ``<lake>/_catalog/``.
 
-Consolidated tables (each one object, replaced atomically by :meth:`Catalog.commit`)::
-
-    _catalog/files.parquet  streams.parquet  watermarks.parquet  runs.parquet
-    _catalog/_lake.json                       # format marker and layout version
+Committed tables (``files``, ``streams``, ``watermarks``, ``runs``) are append-only
+segments with periodic compaction (:mod:`rune_io.lake.segments`): a commit writes what
+its run added, never the whole catalog. ``_catalog/_lake.json`` is the lake's marker
+(layout and format version, :mod:`rune_io.lake.version`).
 
 Writers never rewrite a shared object. Each event goes to its own small *pending* object,
 written after the data it describes::
@@ -15,54 +15,61 @@ written after the data it describes::
     _catalog/pending/<run>/run/begin.json | finish.json
     _catalog/pending_schemas/<table>/<fingerprint>.arrows  # schemas seen, per table
 
-Reads (:meth:`Catalog.files`, ...) merge consolidated and pending state, so they are
-current while a run is in flight. :meth:`Catalog.commit` folds *all* pending objects
-(including those a crashed run left) into the consolidated tables, unions each table's
-schema into ``<table>/_common_metadata`` (what plain ``spark.read.parquet`` reads its
-schema from), then deletes the pending objects it folded. A crash at any point leaves
-either pending objects (folded by the next commit) or data files without entries
-(:meth:`Catalog.repair` rebuilds them from the ``rune_lake`` footer every file carries);
-a file is removed only after its tombstone is written, so the catalog never points at a
-missing file. A file that *replaces* one under the same path is announced by an intent
-object before it is published: a crash between publish and entry leaves an intent
-without its entry, and the next commit rebuilds that entry from the new file (a size
-check alone would miss a replacement of the same size). Two runs should not ``commit`` at the same instant (the later replace
-wins); ``repair`` restores any entry lost that way.
+Reads (:meth:`Catalog.files`, ...) merge committed and pending state, so they are
+current while a run is in flight; a run reads one columnar :meth:`Catalog.snapshot` for
+its planning. :meth:`Catalog.commit` folds *all* pending objects (including those a
+crashed run left) into a new segment per table, unions each table's schema into
+``<table>/_common_metadata`` (what plain ``spark.read.parquet`` reads its schema from),
+then deletes the pending objects it folded, and the folders of finished runs.
+
+Crash safety without listing the lake: every data file is announced by an *intent*
+object before it is published, and a file is removed only after its tombstone is
+written. So a crash leaves only pending objects (folded by the next commit), an intent
+without its entry (the commit rebuilds the entry from the published file's
+``rune_lake`` footer, even for a replacement of the same size), a tombstone whose file
+is still there (the commit finishes the removal), or a staging file (removed by
+:meth:`Catalog.recover`). :meth:`Catalog.repair` (``rune-lake repair``) is the explicit
+full check: it lists every data file and reconciles. Commits take turns under the
+lake's commit lock (:mod:`rune_io.lake.lock`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rune_io.arrow_schema import TIME_TYPE, unknown_dimensions
 from rune_io.faults import crash_point
 from rune_io.lake.errors import SchemaConflictError
-from rune_io.lake.layout import (
-    CATALOG_DIR,
-    LAYOUT_VERSION,
-    STAGING_DIR,
-    schema_fingerprint,
-    slug,
-    table_name,
-)
+from rune_io.lake.layout import CATALOG_DIR, schema_fingerprint, slug, table_name
 from rune_io.lake.lock import commit_lock
-from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes
+from rune_io.lake.pending import PENDING, Pending, read_pending, remove_empty_dirs
+from rune_io.lake.resolve import (
+    apply_runs,
+    apply_watermarks,
+    chain,
+    conform,
+    last_per_path,
+    pending_files,
+    resolve_files,
+)
+from rune_io.lake.resolve import parse_time as _parse_time
+from rune_io.lake.segments import SegmentStore
+from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
+from rune_io.lake.version import check_format
 from rune_io.models import StreamMeta
 
 #: Footer key holding a file's own catalog entry (lets :meth:`Catalog.repair` rebuild it).
 FOOTER_KEY = "rune_lake"
 
-PENDING = f"{CATALOG_DIR}/pending"
 PENDING_SCHEMAS = f"{CATALOG_DIR}/pending_schemas"
 
 FILES_SCHEMA = pa.schema(
@@ -82,7 +89,13 @@ FILES_SCHEMA = pa.schema(
         ("run_id", pa.string()),
         ("written_at", TIME_TYPE),
         ("schema_fingerprint", pa.string()),
+        ("stream_min_time", TIME_TYPE),  # the stream's first data upstream, at fetch time
+        ("stream_max_time", TIME_TYPE),  # the stream's last data upstream, at fetch time
     ]
+)
+#: Committed file entries (segments): plus the path's 64-bit key and tombstones.
+FILES_SEGMENT_SCHEMA = FILES_SCHEMA.append(pa.field("key", pa.int64())).append(
+    pa.field("deleted", pa.bool_())
 )
 STREAMS_SCHEMA = pa.schema(
     [
@@ -154,6 +167,8 @@ class FileEntry:
     run_id: str
     written_at: datetime
     schema_fingerprint: str
+    stream_min_time: datetime | None = None
+    stream_max_time: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: _jsonable(v) for k, v in asdict(self).items()}
@@ -161,9 +176,22 @@ class FileEntry:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileEntry:
         kw = {k: d.get(k) for k in cls.__dataclass_fields__}
-        for k in ("partition_start", "min_time", "max_time", "written_at"):
+        for k in (
+            "partition_start", "min_time", "max_time", "written_at",
+            "stream_min_time", "stream_max_time",
+        ):  # fmt: skip
             kw[k] = _parse_time(kw[k])
         return cls(**kw)
+
+
+def upstream_bounds(min_time: Any, max_time: Any) -> dict[str, str | None]:
+    """Footer keys recording the stream's upstream data span when a file was fetched
+    (what backfill planning checks coverage against)."""
+    lo, hi = _parse_time(min_time), _parse_time(max_time)
+    return {
+        "stream_min_time": lo.isoformat() if lo else None,
+        "stream_max_time": hi.isoformat() if hi else None,
+    }
 
 
 def entry_from_footer(footer: dict[str, Any], rel: str, size: int, checksum: str) -> FileEntry:
@@ -176,32 +204,14 @@ class CommitReport:
     """What :meth:`Catalog.commit` folded."""
 
     pending_objects: int = 0
-    files: int = 0  # file entries after the commit
+    files: int = 0  # file entries the commit added or replaced
+    removed: int = 0  # file entries it removed (tombstones)
+    compacted: list[str] = field(default_factory=list)  # tables whose base it rewrote
     tables_with_new_schema: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RepairReport:
-    """What :meth:`Catalog.repair` found and fixed."""
-
-    added: list[str] = field(default_factory=list)  # files that lacked an entry
-    dropped: list[str] = field(default_factory=list)  # entries whose file is gone
-    foreign: list[str] = field(default_factory=list)  # .parquet files without a rune_lake footer
-    temps_removed: list[str] = field(default_factory=list)
 
 
 def _jsonable(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
-
-
-def _parse_time(v: Any) -> datetime | None:
-    if v is None or v == "":
-        return None
-    if isinstance(v, datetime):
-        return v
-    if isinstance(v, int | float):
-        return datetime.fromtimestamp(v, tz=UTC)
-    return datetime.fromisoformat(v)
 
 
 def _now() -> datetime:
@@ -265,6 +275,7 @@ class Catalog:
 
     def __init__(self, lake: Lake):
         self.lake = lake
+        self.store = SegmentStore(lake)
 
     # -- pending writes -----------------------------------------------------------
     def _pending(self, run_id: str, kind: str, name: str) -> str:
@@ -282,22 +293,6 @@ class Catalog:
         """Announce that ``path`` is about to be published (call just before publishing)."""
         key = hashlib.sha1(path.encode()).hexdigest()[:24]
         self._put_json(self._pending(run_id, "intents", key), {"path": path})
-
-    def _resolve_intents(self) -> list[str]:
-        """Entries for published files whose run died before recording them."""
-        pending = set(list_files(self.lake, PENDING))
-        rebuilt = []
-        for rel in sorted(pending):
-            run_dir, kind, name = rel.rsplit("/", 2)
-            if kind != "intents" or f"{run_dir}/files/{name}" in pending:
-                continue
-            path = json.loads(self.lake.read_bytes(rel))["path"]
-            if self.lake.exists(path):
-                entry = self._entry_from_file(path)
-                if entry is not None:
-                    self.record_file(entry)
-                    rebuilt.append(path)
-        return rebuilt
 
     def record_removal(self, path: str, table: str, run_id: str) -> None:
         """Tombstone a data file (call *before* deleting it)."""
@@ -334,7 +329,8 @@ class Catalog:
         self._put_json(self._pending(run_id, "watermarks", uuid.uuid4().hex), obj)
 
     def begin_run(self, run_id: str, params: dict[str, Any] | None = None) -> None:
-        """Record the start of a run."""
+        """Record the start of a run (refusing a lake of another format version)."""
+        check_format(self.lake)
         row = {"run_id": run_id, "status": "running", "started_at": _now(), "params": params or {}}
         self._put_json(self._pending(run_id, "run", "begin"), row)
 
@@ -369,9 +365,15 @@ class Catalog:
         key = (self.lake.path(), table, fp)
         if key in _SCHEMAS_OK:
             return
-        known = self.table_schema(table)
-        for rel, other in self._pending_schemas(table).items():
-            known = _merge_schema(table, known, other, where=rel)
+        for attempt in range(3):  # a concurrent commit may fold a pending schema meanwhile
+            try:
+                known = self.table_schema(table)
+                for rel, other in self._pending_schemas(table).items():
+                    known = _merge_schema(table, known, other, where=rel)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         _merge_schema(table, known, schema, where=f"new fingerprint {fp}")
         rel = f"{PENDING_SCHEMAS}/{table}/{fp}.arrows"
         if not self.lake.exists(rel):
@@ -379,80 +381,126 @@ class Catalog:
         _SCHEMAS_OK.add(key)
 
     # -- reading ------------------------------------------------------------------
-    def _read_table(self, name: str) -> pa.Table:
-        schema, _ = _TABLES[name]
-        try:
-            with self.lake.fs.open(self.lake.path(f"{CATALOG_DIR}/{name}.parquet"), "rb") as f:
-                return pq.read_table(f).cast(schema)
-        except FileNotFoundError:
-            return schema.empty_table()
+    def _parts(
+        self, name: str, columns: list[str] | None = None, dictionary: tuple[str, ...] = ()
+    ) -> tuple[pa.Table | None, list[pa.Table]]:
+        """Committed base (projected) and deltas of table ``name``; a version-1 lake's
+        consolidated ``_catalog/<name>.parquet`` reads as its base."""
+        base, deltas = self.store.read_parts(name, columns, dictionary)
+        if base is None and not deltas:
+            try:
+                with self.lake.fs.open(self.lake.path(f"{CATALOG_DIR}/{name}.parquet")) as f:
+                    base = _conform(name, pq.read_table(f))
+            except FileNotFoundError:
+                return None, []
+            if columns:
+                base = base.select(columns)
+        return base, deltas
 
-    def _state(self) -> tuple[dict[str, dict[str, dict[str, Any]]], list[str]]:
-        """Consolidated + pending rows by table and key, and the pending objects read."""
-        state = {name: {} for name in _TABLES}
-        for name, (_, key) in _TABLES.items():
-            for row in self._read_table(name).to_pylist():
-                state[name][row[key]] = row
-        pending = sorted(list_files(self.lake, PENDING))
-        blobs = self.lake.fs.cat([self.lake.path(p) for p in pending]) if pending else {}
-        docs = []
-        for rel in pending:
-            parts = rel.split("/")
-            kind = parts[-2]
-            body = json.loads(blobs[self.lake.path(rel)])
-            docs.append((kind, rel, body))
-        # files: latest written_at wins; tombstones remove
-        file_docs = [b for k, _, b in docs if k == "files"]
-        for body in sorted(file_docs, key=lambda b: b["written_at"]):
-            old = state["files"].get(body["path"])
-            if old is not None and _parse_time(old["written_at"]) > _parse_time(body["written_at"]):
-                continue
-            if body.get("deleted"):
-                state["files"].pop(body["path"], None)
-            else:
-                state["files"][body["path"]] = FileEntry.from_json(body).__dict__
-        for kind, _, body in docs:
-            if kind == "streams":
-                for row in body:
-                    state["streams"][row["stream_id"]] = row
-        for _kind, _, body in sorted(
-            ((k, r, b) for k, r, b in docs if k == "watermarks"),
-            key=lambda d: d[2]["rows"][0]["updated_at"] if d[2]["rows"] else "",
-        ):
-            for row in body["rows"]:
-                old = state["watermarks"].get(row["stream_id"])
-                new_t = _parse_time(row["loaded_up_to"])
-                if body["force"] or old is None or new_t >= _parse_time(old["loaded_up_to"]):
-                    state["watermarks"][row["stream_id"]] = row
-        for kind, _, body in docs:
-            if kind == "run":
-                row = state["runs"].setdefault(body["run_id"], {"run_id": body["run_id"]})
-                for k, v in body.items():
-                    row[k] = json.dumps(v, sort_keys=True) if k in ("params", "stats") else v
-        return state, pending
+    def _committed(self, name: str) -> dict[str, dict[str, Any]]:
+        """A small committed table (streams, watermarks, runs) by key, later rows winning."""
+        key = _TABLES[name][1]
+        base, deltas = self._parts(name)
+        out: dict[str, dict[str, Any]] = {}
+        for t in ([base] if base is not None else []) + deltas:
+            for row in t.to_pylist():
+                out[row[key]] = row
+        return out
+
+    def _small_state(self, pend: Pending) -> dict[str, dict[str, dict[str, Any]]]:
+        """Streams, watermarks and runs: committed, then pending applied."""
+        streams = self._committed("streams")
+        for row in pend.streams:
+            streams[row["stream_id"]] = row
+        marks = self._committed("watermarks")
+        apply_watermarks(marks, pend.watermarks)
+        runs = self._committed("runs")
+        apply_runs(runs, pend.runs)
+        return {"streams": streams, "watermarks": marks, "runs": runs}
+
+    def _resolved_files(
+        self,
+        pend: Pending,
+        columns: list[str] | None = None,
+        dictionary: tuple[str, ...] = (),
+        where=None,
+    ) -> pa.Table:
+        """Live file entries (committed + pending); with ``columns``, a projection whose
+        base rows are matched by ``key`` (see :mod:`rune_io.lake.segments`)."""
+        base_rel, delta_rels = self.store.live("files")
+        if columns and base_rel is not None:  # stream the base, dropping superseded rows
+            deltas = [_conform("files", self.store.read(r)) for r in delta_rels]
+            top = [t for t in [*deltas, _pending_files(pend.files)] if t.num_rows]
+            winners = last_per_path(pa.concat_tables(top)) if top else None
+            drop = winners.column("key") if winners else pa.array([], pa.int64())
+            batches = list(
+                self.store.base_batches("files", drop, "key", columns, dictionary, True, where)
+            )
+            if not batches:  # an empty base
+                empty = self.store.read_parts("files", columns, dictionary)[0]
+                batches = [empty.drop_columns(["key"])]  # type: ignore[union-attr]
+            base = pa.concat_tables(
+                pa.Table.from_batches([b]) if isinstance(b, pa.RecordBatch) else b for b in batches
+            )
+            if winners is None:
+                return base
+            live = winners.filter(pc.invert(winners.column("deleted")))
+            return pa.concat_tables([base, live.select(base.column_names).cast(base.schema)])
+        base, deltas = self._parts("files", columns, dictionary)
+        layers = [_conform("files", d) for d in deltas] + [_pending_files(pend.files)]
+        return resolve_files(base, layers, FILES_SEGMENT_SCHEMA, by="key" if columns else "path")
 
     def files(self) -> pa.Table:
-        """Every data file (consolidated and pending entries), :data:`FILES_SCHEMA`."""
-        return _to_table("files", list(self._state()[0]["files"].values()))
+        """Every data file (committed and pending entries), :data:`FILES_SCHEMA`."""
+        t = self._resolved_files(read_pending(self.lake))
+        return t.select(FILES_SCHEMA.names).sort_by("path")
 
     def streams(self) -> pa.Table:
         """Every stream seen, :data:`STREAMS_SCHEMA`."""
-        return _to_table("streams", list(self._state()[0]["streams"].values()))
+        rows = self._small_state(read_pending(self.lake))["streams"]
+        return _to_table("streams", list(rows.values()))
 
     def runs(self) -> pa.Table:
         """Every run recorded, :data:`RUNS_SCHEMA`."""
-        return _to_table("runs", list(self._state()[0]["runs"].values()))
+        rows = self._small_state(read_pending(self.lake))["runs"]
+        return _to_table("runs", list(rows.values()))
 
     def watermarks(self) -> dict[str, datetime]:
         """``{stream_id: loaded up to}``."""
-        rows = self._state()[0]["watermarks"].values()
+        rows = self._small_state(read_pending(self.lake))["watermarks"].values()
         return {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in rows}
+
+    def snapshot(self, *, coverage: tuple[datetime, datetime] | None = None):
+        """One columnar read of what planning needs: :class:`~rune_io.lake.snapshot.Snapshot`.
+        Without ``coverage`` (a refresh) only the columns rates need are read; with
+        ``coverage=(start, end)`` (a backfill) every planning column of the entries whose
+        partition starts in ``[start, end)``, and only those (rates then come from them)."""
+        from rune_io.lake.snapshot import (
+            RATE_COLUMNS,
+            SNAPSHOT_COLUMNS,
+            SNAPSHOT_DICTIONARY,
+            Snapshot,
+            partition_between,
+        )
+
+        pend = read_pending(self.lake)
+        columns = SNAPSHOT_COLUMNS if coverage else RATE_COLUMNS
+        dictionary = tuple(c for c in SNAPSHOT_DICTIONARY if c in columns)
+        where = None if coverage is None else partition_between(*coverage)
+        files = self._resolved_files(pend, columns, dictionary, where)
+        if where is not None and files.num_rows:
+            files = files.filter(where(files))  # the deltas' and pending rows too
+        if "key" in files.column_names:  # (dropped already when a base was streamed)
+            files = files.drop_columns(["key"])
+        files = files.unify_dictionaries()  # one dictionary a column
+        marks = self._small_state(pend)["watermarks"].values()
+        return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
 
     def pending_count(self) -> int:
         """Number of pending (not yet committed) catalog objects."""
         return len(list_files(self.lake, PENDING))
 
-    # -- commit and repair --------------------------------------------------------
+    # -- commit -------------------------------------------------------------------
     def _commit_schemas(self) -> list[str]:
         changed = []
         pending = list_files(self.lake, PENDING_SCHEMAS)
@@ -477,70 +525,100 @@ class Catalog:
         return changed
 
     def commit(self, run_id: str | None = None) -> CommitReport:
-        """Fold every pending object (this run's and any a crashed run left) into the
-        consolidated tables, replacing each atomically, then delete them. Idempotent.
-        ``run_id`` is accepted for symmetry; all pending runs are folded. Commits take
-        turns under the lake's commit lock (:mod:`rune_io.lake.lock`)."""
+        """Fold every pending object (this run's and any a crashed run left) into one new
+        segment per table, then delete them. Idempotent. ``run_id`` is accepted for
+        symmetry; all pending runs are folded. Commits take turns under the lake's commit
+        lock (:mod:`rune_io.lake.lock`). Refuses a lake of another format version."""
+        check_format(self.lake)
         with commit_lock(self.lake):
             return self._commit()
 
     def _commit(self) -> CommitReport:
         report = CommitReport()
-        self._resolve_intents()
+        pend = read_pending(self.lake)
+        self._resolve_intents(pend)
+        self._finish_removals(pend)
         report.tables_with_new_schema = self._commit_schemas()
-        state, pending = self._state()
-        for name in _TABLES:
-            table = _to_table(name, list(state[name].values()))
-            with atomic_file(self.lake, f"{CATALOG_DIR}/{name}.parquet") as (tmp, _):
-                pq.write_table(table, tmp, compression="zstd", store_schema=True)
+        state = self._small_state(pend)
+        seq = self.store.next_seq(list(_TABLES))
+        files = last_per_path(_pending_files(pend.files))
+        if files.num_rows:
+            self.store.append("files", seq, files)
             crash_point("commit")
-        for rel in pending:
-            self.lake.fs.rm_file(self.lake.path(rel))
-        report.pending_objects = len(pending)
-        report.files = len(state["files"])
+        changed = {
+            "streams": {r["stream_id"] for r in pend.streams},
+            "watermarks": {r["stream_id"] for d in pend.watermarks for r in d["rows"]},
+            "runs": {r["run_id"] for r in pend.runs},
+        }
+        for name, keys in changed.items():
+            if keys:
+                rows = [state[name][k] for k in sorted(keys) if k in state[name]]
+                self.store.append(name, seq, _to_table(name, rows))
+                crash_point("commit")
+        report.compacted = self._compact_if_due(state)
+        for rel in pend.rels:
+            remove(self.lake, rel)
+        finished = {
+            slug(r["run_id"]) for r in state["runs"].values() if r.get("status") != "running"
+        }
+        remove_empty_dirs(self.lake, finished & {rel.split("/")[2] for rel in pend.rels})
+        deleted = files.column("deleted").to_pylist()
+        report.pending_objects = len(pend.rels)
+        report.files, report.removed = deleted.count(False), deleted.count(True)
         return report
 
-    def repair(
-        self, run_id: str | None = None, *, stale_after: timedelta = timedelta(hours=1)
-    ) -> RepairReport:
-        """Reconcile the catalog with the files, then :meth:`commit`.
+    def _resolve_intents(self, pend: Pending) -> list[str]:
+        """Entries for published files whose run died before recording them (added to
+        ``pend.files``, so this commit folds them)."""
+        recorded = pend.file_rels()
+        rebuilt = []
+        for rel, path in sorted(pend.intents.items()):
+            run_dir, _kind, name = rel.rsplit("/", 2)
+            if f"{run_dir}/files/{name}" in recorded or not self.lake.exists(path):
+                continue
+            entry = self._entry_from_file(path)
+            if entry is not None:
+                pend.files.append(entry.to_json())
+                rebuilt.append(path)
+        pend.files.sort(key=lambda b: str(b["written_at"]))
+        return rebuilt
 
-        Files without an entry (or whose size differs from it) get one, rebuilt from the
-        ``rune_lake`` footer and a checksum of their bytes; entries whose file is gone are
-        dropped; local staging files older than ``stale_after`` are removed. (On S3 an
-        interrupted multipart upload is invisible; a bucket lifecycle rule reaps it.)
-        """
-        run_id = run_id or f"repair-{_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-        report = RepairReport()
-        report.temps_removed = self._remove_stale_temps(stale_after)
-        entries = self._state()[0]["files"]
-        found = self._data_files()
-        for rel, size in sorted(found.items()):
-            entry = entries.get(rel)
-            if entry is not None and int(entry["bytes"]) == size:
-                continue
-            rebuilt = self._entry_from_file(rel)
-            if rebuilt is None:
-                report.foreign.append(rel)
-                continue
-            self.record_file(rebuilt)  # keeps the writing run's id and time (footer)
-            report.added.append(rel)
-        for rel, entry in sorted(entries.items()):
-            if rel not in found:
-                self.record_removal(rel, entry["table"], run_id)
-                report.dropped.append(rel)
-        self.commit(run_id)
-        return report
+    def _finish_removals(self, pend: Pending) -> list[str]:
+        """Delete files whose tombstone is their last word (a crash between tombstone
+        and delete), unless an intent says a run is publishing that path again."""
+        last = {b["path"]: b for b in pend.files}
+        publishing = set(pend.intents.values())
+        done = []
+        for path, body in sorted(last.items()):
+            if body.get("deleted") and path not in publishing and self.lake.exists(path):
+                remove(self.lake, path)
+                done.append(path)
+        return done
 
-    def _data_files(self) -> dict[str, int]:
-        out = {}
-        for rel, size in list_files(self.lake, "").items():
-            parts = rel.split("/")
-            if len(parts) < 2 or any(p.startswith((".", "_")) for p in parts):
+    def _compact_if_due(self, state: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+        done = []
+        for name in _TABLES:
+            base_bytes, delta_bytes, n, top = self.store.sizes(name)
+            if not n or (
+                delta_bytes < max(COMPACT_MIN_BYTES, base_bytes // 10) and n <= MAX_DELTAS
+            ):
                 continue
-            if rel.endswith(".parquet"):
-                out[rel] = size
-        return out
+            if name == "files":
+                deltas = [self.store.read(rel) for rel in self.store.live(name)[1]]
+                winners = last_per_path(pa.concat_tables([_conform("files", d) for d in deltas]))
+                live = winners.filter(pc.invert(winners.column("deleted")))
+                batches = (
+                    _conform("files", pa.Table.from_batches([b]))
+                    for b in self.store.base_batches(name, winners.column("path"), key="path")
+                )
+                self.store.write_base(name, top, chain(batches, [live]), FILES_SEGMENT_SCHEMA)
+            else:
+                table = _to_table(name, list(state[name].values()))
+                self.store.write_base(name, top, [table], table.schema)
+            crash_point("compact")
+            self.store.drop_superseded(name)
+            done.append(name)
+        return done
 
     def _entry_from_file(self, rel: str) -> FileEntry | None:
         h = hashlib.sha256()
@@ -559,85 +637,35 @@ class Catalog:
                 size += len(chunk)
         return entry_from_footer(json.loads(footer), rel, size, "sha256:" + h.hexdigest())
 
-    def _remove_stale_temps(self, stale_after: timedelta) -> list[str]:
-        if not self.lake.is_local:
-            return []
-        staging = self.lake.path(STAGING_DIR)
-        if not os.path.isdir(staging):
-            return []
-        cutoff = time.time() - stale_after.total_seconds()
-        removed = []
-        for name in sorted(os.listdir(staging)):
-            p = os.path.join(staging, name)
-            try:
-                if os.path.getmtime(p) <= cutoff:
-                    os.remove(p)
-                    removed.append(f"{STAGING_DIR}/{name}")
-            except FileNotFoundError:
-                pass
-        return removed
+    # -- repair and summary ---------------------------------------------------------
+    def recover(self, *, stale_after: timedelta = timedelta(hours=1)):
+        """Fix what a crash can have left (see :func:`rune_io.lake.repair.recover`)."""
+        from rune_io.lake.repair import recover
 
-    # -- summary ------------------------------------------------------------------
+        return recover(self, stale_after=stale_after)
+
+    def repair(self, run_id: str | None = None, *, stale_after: timedelta = timedelta(hours=1)):
+        """The full check: list every data file and reconcile (:func:`rune_io.lake.repair.repair`)."""
+        from rune_io.lake.repair import repair
+
+        return repair(self, run_id, stale_after=stale_after)
+
     def summary(self) -> dict[str, Any]:
-        """Tables (files, rows, streams, patients, time span, bytes), last run, per-stream
-        watermarks: what ``rune-lake catalog`` prints."""
-        state, pending = self._state()
-        tables: dict[str, dict[str, Any]] = {}
-        for e in state["files"].values():
-            t = tables.setdefault(
-                e["table"],
-                {
-                    "table": e["table"],
-                    "files": 0,
-                    "rows": 0,
-                    "bytes": 0,
-                    "min_time": None,
-                    "max_time": None,
-                    "streams": set(),
-                    "patients": set(),
-                },
-            )
-            t["files"] += 1
-            t["rows"] += int(e["rows"])
-            t["bytes"] += int(e["bytes"])
-            lo, hi = _parse_time(e["min_time"]), _parse_time(e["max_time"])
-            if lo is not None and hi is not None:  # None: a file without times (bytes)
-                t["min_time"] = lo if t["min_time"] is None else min(t["min_time"], lo)
-                t["max_time"] = hi if t["max_time"] is None else max(t["max_time"], hi)
-            if e["stream_id"]:
-                t["streams"].add(e["stream_id"])
-            t["patients"].add(e["patient_id"])
-        table_rows = []
-        for name in sorted(tables):
-            t = tables[name]
-            t["streams"], t["patients"] = len(t["streams"]), len(t["patients"])
-            table_rows.append(t)
-        runs = sorted(
-            state["runs"].values(), key=lambda r: str(_jsonable(r.get("started_at")) or "")
-        )
-        streams = state["streams"]
-        marks = []
-        for sid, w in sorted(state["watermarks"].items()):
-            s = streams.get(sid, {})
-            marks.append(
-                {
-                    "stream_id": sid,
-                    "table": s.get("table", ""),
-                    "patient_id": s.get("patient_id", ""),
-                    "device_id": s.get("device_id", ""),
-                    "loaded_up_to": _parse_time(w["loaded_up_to"]),
-                }
-            )
-        return {
-            "lake": self.lake.url,
-            "layout_version": LAYOUT_VERSION,
-            "tables": table_rows,
-            "totals": {
-                "files": sum(t["files"] for t in table_rows),
-                "rows": sum(t["rows"] for t in table_rows),
-                "bytes": sum(t["bytes"] for t in table_rows),
-            },
-            "last_run": runs[-1] if runs else None,
-            "watermarks": marks,
-            "pending_objects": len(pending),
-        }
+        """What ``rune-lake catalog`` prints (:func:`rune_io.lake.summary.catalog_summary`)."""
+        from rune_io.lake.summary import catalog_summary
+
+        return catalog_summary(self)
+
+
+#: Compact a table when its deltas number more than this, or outweigh a tenth of its
+#: base and at least COMPACT_MIN_BYTES.
+MAX_DELTAS = 64
+COMPACT_MIN_BYTES = 8 << 20
+
+
+def _conform(name: str, t: pa.Table) -> pa.Table:
+    return conform(t, FILES_SEGMENT_SCHEMA if name == "files" else _TABLES[name][0])
+
+
+def _pending_files(docs: list[dict[str, Any]]) -> pa.Table:
+    return pending_files(docs, FILES_SEGMENT_SCHEMA)

@@ -30,6 +30,7 @@ from rune_io.lake.errors import LakeError, LakeFullError, LakeVersionError
 from rune_io.lake.layout import CATALOG_DIR, LAYOUT_VERSION, STAGING_DIR
 from rune_io.lake.retries import StorageStats
 from rune_io.lake.retries import watch as watch_retries
+from rune_io.lake.version import FORMAT_VERSION
 
 _CHUNK = 1 << 20
 
@@ -120,6 +121,7 @@ def open_lake(
         info = {
             "format": "rune-lake",
             "layout_version": LAYOUT_VERSION,
+            "format_version": FORMAT_VERSION,
             "lake_id": uuid.uuid4().hex,
             "created_at": datetime.now(UTC).isoformat(),
         }

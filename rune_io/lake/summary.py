@@ -6,8 +6,87 @@ import json
 from datetime import datetime
 from typing import Any
 
-from rune_io.lake.catalog import Catalog
+import pyarrow as pa
+
+from rune_io.lake.catalog import Catalog, _parse_time
+from rune_io.lake.layout import LAYOUT_VERSION
+from rune_io.lake.pending import read_pending
 from rune_io.lake.storage import Lake
+from rune_io.lake.version import format_version
+
+_COLUMNS = ["key", "table", "stream_id", "patient_id", "rows", "bytes", "min_time", "max_time"]
+
+
+def catalog_summary(cat: Catalog) -> dict[str, Any]:
+    """Tables (files, rows, streams, patients, time span, bytes), last run, per-stream
+    watermarks: what ``rune-lake catalog`` prints. Group-bys over one columnar read."""
+    pend = read_pending(cat.lake)
+    files = cat._resolved_files(pend, _COLUMNS, ("table", "stream_id", "patient_id"))
+    files = files.unify_dictionaries()
+    small = cat._small_state(pend)
+    table_rows: list[dict[str, Any]] = []
+    if files.num_rows:
+        g = (
+            pa.table({c: files.column(c) for c in _COLUMNS[1:]})
+            .group_by("table")
+            .aggregate(
+                [
+                    ("rows", "count"),
+                    ("rows", "sum"),
+                    ("bytes", "sum"),
+                    ("min_time", "min"),
+                    ("max_time", "max"),
+                    ("stream_id", "count_distinct"),
+                    ("patient_id", "count_distinct"),
+                ]
+            )
+        )
+        for r in g.to_pylist():
+            streams = r["stream_id_count_distinct"]
+            table_rows.append(
+                {
+                    "table": str(r["table"]),
+                    "files": r["rows_count"],
+                    "rows": r["rows_sum"],
+                    "bytes": r["bytes_sum"],
+                    "min_time": r["min_time_min"],
+                    "max_time": r["max_time_max"],
+                    "streams": streams if r["table"] != "events" else 0,
+                    "patients": r["patient_id_count_distinct"],
+                }
+            )
+        table_rows.sort(key=lambda t: t["table"])
+    runs = sorted(small["runs"].values(), key=lambda r: str(r.get("started_at") or ""))
+    streams = small["streams"]
+    marks = []
+    for sid, w in sorted(small["watermarks"].items()):
+        s = streams.get(sid, {})
+        marks.append(
+            {
+                "stream_id": sid,
+                "table": s.get("table", ""),
+                "patient_id": s.get("patient_id", ""),
+                "device_id": s.get("device_id", ""),
+                "loaded_up_to": _parse_time(w["loaded_up_to"]),
+            }
+        )
+    last = runs[-1] if runs else None
+    if last is not None:
+        last = {**last, "started_at": _parse_time(last.get("started_at"))}
+    return {
+        "lake": cat.lake.url,
+        "layout_version": LAYOUT_VERSION,
+        "format_version": format_version(cat.lake),
+        "tables": table_rows,
+        "totals": {
+            "files": sum(t["files"] for t in table_rows),
+            "rows": sum(t["rows"] for t in table_rows),
+            "bytes": sum(t["bytes"] for t in table_rows),
+        },
+        "last_run": last,
+        "watermarks": marks,
+        "pending_objects": len(pend.rels),
+    }
 
 
 def _fmt_time(t: datetime | None) -> str:
@@ -38,7 +117,11 @@ def _grid(headers: list[str], rows: list[list[str]], right: set[int]) -> list[st
 
 def render_summary(summary: dict[str, Any]) -> str:
     """Render :meth:`Catalog.summary` output as aligned plain text."""
-    out = [f"lake {summary['lake']} (layout v{summary['layout_version']})", ""]
+    out = [
+        f"lake {summary['lake']} (format v{summary.get('format_version', 1)}, "
+        f"layout v{summary['layout_version']})",
+        "",
+    ]
     rows = [
         [
             t["table"],

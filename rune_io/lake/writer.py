@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,7 +32,13 @@ import pyarrow.parquet as pq
 
 from rune_io.arrow_schema import NS_SUFFIX, TIME_TYPE, stream_schema, time_key
 from rune_io.faults import crash_point
-from rune_io.lake.catalog import FOOTER_KEY, Catalog, FileEntry, entry_from_footer
+from rune_io.lake.catalog import (
+    FOOTER_KEY,
+    Catalog,
+    FileEntry,
+    entry_from_footer,
+    upstream_bounds,
+)
 from rune_io.lake.errors import LakeError, PartitionWindowError
 from rune_io.lake.layout import (
     EVENTS_SCHEMA,
@@ -358,6 +365,7 @@ def write_stream_partition(
         "run_id": run_id,
         "written_at": written_at.isoformat(),
         "schema_fingerprint": schema_fingerprint(schema),
+        **upstream_bounds(stream.min_time, stream.max_time),
     }
     base = stream_schema(stream.stream_type)
     key = time_key(stream.stream_type)
@@ -421,6 +429,7 @@ def write_events(
     *,
     run_id: str,
     replace_empty: bool = False,
+    bounds: tuple[Any, Any] = (None, None),
 ) -> FileEntry | None:
     """Write a patient's events of the (monthly) partition holding ``month_or_day``.
 
@@ -454,6 +463,7 @@ def write_events(
         "rows": table.num_rows,
         "min_time": times[0].as_py().isoformat(),
         "max_time": times[-1].as_py().isoformat(),
+        **upstream_bounds(*bounds),
     }
     with atomic_file(lake, rel) as (tmp, published):
         with pq.ParquetWriter(tmp, EVENTS_SCHEMA, **_parquet_options(EVENTS_SCHEMA)) as writer:

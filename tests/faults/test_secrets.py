@@ -64,7 +64,10 @@ def test_no_secret_anywhere(tmp_path, fast_config):
         assert f"stream {failing}" in token.out and f"stream {malformed}" in token.out
         # a client key reads one patient: it cannot list a cohort, and says so
         client_key = cli(*args, env_vars=api_vars(emu, client_key=True))
-        assert client_key.code == 2 and "client_keys credentials" in client_key.err
+        assert client_key.code == 2 and "exactly one patient" in client_key.err
+        own = emu.cohort.client_key_patient_id  # ... and with its patient, it loads it
+        scoped = cli(*args, "--patient", own, env_vars=api_vars(emu, client_key=True))
+        assert scoped.code in (0, 1), scoped.text
         wrong = api_vars(emu) | {"RUNE_ACCESS_TOKEN_SECRET": TOKEN_SECRET[::-1]}
         assert cli(*args, env_vars=wrong).code == 2
     texts = list(OUTPUTS) + asyncio.run(_prefect_texts())

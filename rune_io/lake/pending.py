@@ -1,0 +1,78 @@
+"""The catalog's pending objects (``_catalog/pending/<run>/...``), read in one listing.
+
+Writers add one small JSON object per event (see :mod:`rune_io.lake.catalog`); a
+commit folds them into the committed tables and deletes them. Reading them costs what
+runs since the last commit wrote, never what the lake holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from rune_io.lake.layout import CATALOG_DIR
+from rune_io.lake.storage import Lake, list_files
+
+PENDING = f"{CATALOG_DIR}/pending"
+
+
+@dataclass
+class Pending:
+    """Pending objects by kind (bodies as written), and their paths."""
+
+    rels: list[str] = field(default_factory=list)
+    files: list[dict[str, Any]] = field(default_factory=list)  # entries and tombstones
+    intents: dict[str, str] = field(default_factory=dict)  # rel of intent -> data path
+    streams: list[dict[str, Any]] = field(default_factory=list)
+    watermarks: list[dict[str, Any]] = field(default_factory=list)  # {"force", "rows"}
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    def file_rels(self) -> set[str]:
+        return {r for r in self.rels if r.rsplit("/", 2)[-2] == "files"}
+
+
+def read_pending(lake: Lake) -> Pending:
+    """Every pending object, parsed; file docs sorted by ``written_at`` (later wins)."""
+    out = Pending(rels=sorted(list_files(lake, PENDING)))
+    blobs = lake.fs.cat([lake.path(p) for p in out.rels]) if out.rels else {}
+    for rel in out.rels:
+        kind = rel.split("/")[-2]
+        body = json.loads(blobs[lake.path(rel)])
+        if kind == "files":
+            out.files.append(body)
+        elif kind == "intents":
+            out.intents[rel] = body["path"]
+        elif kind == "streams":
+            out.streams.extend(body)
+        elif kind == "watermarks":
+            out.watermarks.append(body)
+        elif kind == "run":
+            out.runs.append(body)
+    out.files.sort(key=lambda b: str(b["written_at"]))
+    out.watermarks.sort(key=lambda d: str(d["rows"][0]["updated_at"]) if d["rows"] else "")
+    return out
+
+
+def remove_empty_dirs(lake: Lake, runs: set[str] | None = None) -> None:
+    """Remove the empty ``pending/<run>/`` folders of ``runs`` (slugs; None: every run)
+    that a commit leaves on local disk (object stores have no folders).
+
+    Only finished runs are passed: a running run may be about to write into its folder."""
+    if not lake.is_local:
+        return
+    top = lake.path(PENDING)
+    try:
+        names = os.listdir(top)
+    except FileNotFoundError:
+        return
+    for name in names:
+        if runs is not None and name not in runs:
+            continue
+        run_dir = os.path.join(top, name)
+        for dirpath, _dirs, _files in sorted(os.walk(run_dir), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:  # not empty, or already gone
+                pass
