@@ -12,11 +12,13 @@ the object even when the ``with`` body raised, publishing a partial file.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -298,6 +300,37 @@ def _disk_full(tmp: str, rel: str) -> LakeFullError:
         f"free at least {_size(max(2 * written, 1 << 20))} (a whole partition file, plus "
         "room for the catalog) and run again - nothing partial was published"
     )
+
+
+#: where the per-path publish locks live (outside every table and the catalog)
+LOCKS_DIR = "_locks"
+_STRIPES = 256
+
+
+@contextmanager
+def path_lock(lake: Lake, rel: str) -> Iterator[None]:
+    """Hold the publish lock of ``rel`` (one of 256 lock stripes, ``flock`` on a file
+    under ``<lake>/_locks/``) while a file is written, published and its catalog entry
+    recorded.
+
+    Two runs replacing the same partition at once (the nightly refresh and a backfill)
+    otherwise interleave: A stamps its entry, B stamps, B publishes, then A publishes,
+    and the catalog (later stamp wins) keeps B's entry beside A's file - size and
+    checksum wrong. In turns per path, the order of the entries is the order of the
+    files. Local lakes only (``flock`` is per host); an object store has no such lock
+    (docs/RELIABILITY.md, limits)."""
+    if not lake.is_local:
+        yield
+        return
+    folder = lake.path(LOCKS_DIR)
+    os.makedirs(folder, exist_ok=True)
+    stripe = zlib.crc32(rel.encode()) % _STRIPES
+    with open(os.path.join(folder, f"{stripe:03d}.lock"), "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def put_bytes(lake: Lake, rel: str, data: bytes) -> None:

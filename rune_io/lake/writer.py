@@ -56,7 +56,7 @@ from rune_io.lake.layout import (
     stream_file_path,
     table_name,
 )
-from rune_io.lake.storage import Lake, atomic_file, remove
+from rune_io.lake.storage import Lake, atomic_file, path_lock, remove
 from rune_io.models import Event, StreamMeta
 
 __all__ = ["FileEntry", "write_events", "write_stream_partition", "ROW_GROUP_ROWS"]
@@ -334,6 +334,22 @@ def write_stream_partition(
     :meth:`Catalog.commit`). With no rows nothing is written and ``None`` returned; an
     existing file for this partition is then removed only if ``replace_empty``.
     """
+    rel = stream_file_path(stream, partition_for(stream, day))
+    with path_lock(lake, rel):  # publish and entry in one turn per path (see path_lock)
+        return _write_stream_partition(
+            lake, stream, day, batches, run_id=run_id, replace_empty=replace_empty
+        )
+
+
+def _write_stream_partition(
+    lake: Lake,
+    stream: StreamMeta,
+    day: date | datetime,
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    *,
+    run_id: str,
+    replace_empty: bool,
+) -> FileEntry | None:
     table = table_name(stream)
     part = partition_for(stream, day)
     rel = stream_file_path(stream, part)
@@ -438,6 +454,24 @@ def write_events(
     merely overlap a query window; they belong to their start's partition). Same
     atomicity, catalog and ``replace_empty`` rules as :func:`write_stream_partition`.
     """
+    rel = events_file_path(patient_id, partition_of(EVENTS_TABLE, month_or_day))
+    with path_lock(lake, rel):
+        return _write_events(
+            lake, patient_id, month_or_day, events, run_id=run_id,
+            replace_empty=replace_empty, bounds=bounds,
+        )  # fmt: skip
+
+
+def _write_events(
+    lake: Lake,
+    patient_id: str,
+    month_or_day: date | datetime,
+    events: Iterable[Event],
+    *,
+    run_id: str,
+    replace_empty: bool,
+    bounds: tuple[Any, Any],
+) -> FileEntry | None:
     part = partition_of(EVENTS_TABLE, month_or_day)
     rel = events_file_path(patient_id, part)
     _check_schema(lake, EVENTS_TABLE, EVENTS_SCHEMA)
