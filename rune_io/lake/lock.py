@@ -33,13 +33,22 @@ def create_exclusive(lake: Lake, rel: str, data: bytes) -> bool:
     """Create ``rel`` holding ``data`` only if it does not exist; False if it does."""
     path = lake.path(rel)
     if lake.is_local:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # Whole or not at all: the body goes to a temporary file first, then a hard link
+        # creates ``rel`` (link fails if it exists). Created empty with O_EXCL and written
+        # afterwards, a waiter could read the lock half-written, take it for a dead
+        # holder's, break it and commit beside its live holder (found by
+        # tests/lake/test_commit_lock.py under load: a concurrent commit's files vanished).
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(tmp, path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        finally:
+            os.remove(tmp)
         return True
     try:
         lake.fs.pipe_file(path, data, mode="create")

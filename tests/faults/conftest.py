@@ -235,3 +235,16 @@ def clean_lake(tmp_path_factory, fast_config: Path, key: tuple, emu_kw: dict, pa
         assert state.is_completed(), state.message
         _CLEAN[key] = lake
     return _CLEAN[key]
+
+
+#: the storage-fault suites' cohort and selection: one clean reference lake serves the
+#: S3, read-only, full-disk, throttling, lost-Prefect-API and two-runs tests
+STORAGE_EMU = dict(patients=1, days=2)
+STORAGE_PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
+STORAGE_ARGS = [a for c in STORAGE_PARAMS["categories"] for a in ("--category", c)]
+
+
+@pytest.fixture(scope="session")
+def storage_want(tmp_path_factory, fast_config) -> Path:
+    """The clean lake the storage-fault tests compare with."""
+    return clean_lake(tmp_path_factory, fast_config, ("storage",), STORAGE_EMU, STORAGE_PARAMS)

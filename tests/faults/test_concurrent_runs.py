@@ -14,24 +14,16 @@ from rune_emulator import ChaosConfig
 from rune_io.lake import Catalog, open_lake
 from tests.faults.conftest import (
     REPO,
+    STORAGE_ARGS,
+    STORAGE_EMU,
     api_vars,
     assert_lake_consistent,
     assert_lakes_equal,
-    clean_lake,
     cli,
     emulator,
     remember,
 )
 from tests.flows.conftest import NOW
-
-EMU = dict(patients=1, days=2)
-PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
-ARGS = [a for c in PARAMS["categories"] for a in ("--category", c)]
-
-
-@pytest.fixture(scope="module")
-def want(tmp_path_factory, fast_config):
-    return clean_lake(tmp_path_factory, fast_config, ("storage",), EMU, PARAMS)
 
 
 def _start(args: list[str], env_vars: dict[str, str]) -> subprocess.Popen:
@@ -60,15 +52,15 @@ def _start(args: list[str], env_vars: dict[str, str]) -> subprocess.Popen:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rounds", [2])
-def test_refresh_and_backfill_at_once(tmp_path, fast_config, want, rounds):
+def test_refresh_and_backfill_at_once(tmp_path, fast_config, storage_want, rounds):
     lake = remember(tmp_path / "lake")
-    common = ["--lake", str(lake), *ARGS, "--config", str(fast_config)]
+    common = ["--lake", str(lake), *STORAGE_ARGS, "--config", str(fast_config)]
     start = (NOW - timedelta(days=2)).date().isoformat()
     end = (NOW + timedelta(days=1)).date().isoformat()
     # every data request waits 1.5 s, so each run's data phase lasts several seconds and
     # the two runs (started together) are at work at the same time; asserted below
     slow = ChaosConfig(p_delay=1.0, delay_s=1.5, apply_to_graphql=False)
-    with emulator(fast_config, chaos=slow, **EMU) as emu:
+    with emulator(fast_config, chaos=slow, **STORAGE_EMU) as emu:
         for i in range(rounds):
             # round 1: both write into an empty lake; round 2: both replace files
             env_vars = api_vars(emu)
@@ -80,7 +72,7 @@ def test_refresh_and_backfill_at_once(tmp_path, fast_config, want, rounds):
             assert back.returncode == 0, out[-3000:]
             assert_lake_consistent(lake)
             _assert_overlapped(lake, 2 * (i + 1))
-    assert_lakes_equal(lake, want)
+    assert_lakes_equal(lake, storage_want)
 
 
 def _assert_overlapped(lake, n_runs: int) -> None:

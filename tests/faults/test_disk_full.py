@@ -15,23 +15,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.faults.conftest import (
+    STORAGE_ARGS,
+    STORAGE_EMU,
     api_vars,
     assert_lake_consistent,
     assert_lakes_equal,
-    clean_lake,
     cli,
     emulator,
     remember,
 )
-
-EMU = dict(patients=1, days=2)
-PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
-ARGS = [a for c in PARAMS["categories"] for a in ("--category", c)]
-
-
-@pytest.fixture(scope="module")
-def want(tmp_path_factory, fast_config):
-    return clean_lake(tmp_path_factory, fast_config, ("storage",), EMU, PARAMS)
 
 
 def _lake_bytes(lake: Path) -> int:
@@ -45,13 +37,13 @@ def _mount(cmd: list[str]) -> None:
 
 
 @pytest.fixture
-def small_disk(tmp_path, want):
+def small_disk(tmp_path, storage_want):
     """A tmpfs a third the size of the clean lake, unmounted at the end."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    size_kib = max(64, _lake_bytes(want) // 3 // 1024)
+    size_kib = max(64, _lake_bytes(storage_want) // 3 // 1024)
     _mount(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(disk)])
     try:
         yield disk, size_kib
@@ -72,11 +64,11 @@ def _assert_nothing_partial(lake: Path) -> None:
 
 
 @pytest.mark.slow
-def test_disk_fills_mid_run_then_next_run_completes(fast_config, want, small_disk):
+def test_disk_fills_mid_run_then_next_run_completes(fast_config, storage_want, small_disk):
     disk, size_kib = small_disk
     lake = remember(disk / "lake")
-    args = ["refresh", "--lake", str(lake), *ARGS, "--config", str(fast_config)]
-    with emulator(fast_config, **EMU) as emu:
+    args = ["refresh", "--lake", str(lake), *STORAGE_ARGS, "--config", str(fast_config)]
+    with emulator(fast_config, **STORAGE_EMU) as emu:
         full = cli(*args, env_vars=api_vars(emu))
         print(f"disk of {size_kib} KiB; exit {full.code}:\n{full.text[-3000:]}")
         assert full.code in (1, 2), full.text[-3000:]
@@ -89,5 +81,5 @@ def test_disk_fills_mid_run_then_next_run_completes(fast_config, want, small_dis
         _mount(["mount", "-o", "remount,size=256m", str(disk)])
         again = cli(*args, env_vars=api_vars(emu))
         assert again.code == 0, again.text[-3000:]
-    assert_lakes_equal(lake, want)
+    assert_lakes_equal(lake, storage_want)
     assert_lake_consistent(lake)

@@ -19,24 +19,16 @@ import pytest
 from rune_emulator import ChaosConfig
 from tests.deployments.conftest import clean_env, free_port, prefect_exe, stop
 from tests.faults.conftest import (
+    STORAGE_ARGS,
+    STORAGE_EMU,
     api_vars,
     assert_lake_consistent,
     assert_lakes_equal,
-    clean_lake,
     cli,
     emulator,
     remember,
 )
 from tests.faults.test_disk_full import _assert_nothing_partial
-
-EMU = dict(patients=1, days=2)
-PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
-ARGS = [a for c in PARAMS["categories"] for a in ("--category", c)]
-
-
-@pytest.fixture(scope="module")
-def want(tmp_path_factory, fast_config):
-    return clean_lake(tmp_path_factory, fast_config, ("storage",), EMU, PARAMS)
 
 
 class Server:
@@ -82,16 +74,16 @@ class Server:
 
 
 @pytest.mark.slow
-def test_prefect_api_lost_mid_run(tmp_path, fast_config, want):
+def test_prefect_api_lost_mid_run(tmp_path, fast_config, storage_want):
     home = tmp_path / "prefect-home"
     home.mkdir()
     server = Server(home)
     server.start()
     lake = remember(tmp_path / "lake")
-    args = ["refresh", "--lake", str(lake), *ARGS, "--config", str(fast_config)]
+    args = ["refresh", "--lake", str(lake), *STORAGE_ARGS, "--config", str(fast_config)]
     slow = ChaosConfig(p_delay=1.0, delay_s=0.8, apply_to_graphql=False)
     try:
-        with emulator(fast_config, chaos=slow, **EMU) as emu:
+        with emulator(fast_config, chaos=slow, **STORAGE_EMU) as emu:
 
             def stop_after_some_data() -> None:
                 deadline = time.monotonic() + 120
@@ -119,5 +111,5 @@ def test_prefect_api_lost_mid_run(tmp_path, fast_config, want):
             assert again.code == 0, again.text[-3000:]
     finally:
         server.stop()
-    assert_lakes_equal(lake, want)
+    assert_lakes_equal(lake, storage_want)
     assert_lake_consistent(lake)

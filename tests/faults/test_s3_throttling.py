@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.conftest import (
+    STORAGE_EMU,
+    STORAGE_PARAMS,
     assert_lake_consistent,
     assert_lakes_equal,
-    clean_lake,
     emulator,
     refresh_in_process,
     remember,
@@ -17,17 +18,9 @@ from tests.faults.conftest import (
 from tests.faults.s3_throttle import ThrottlingProxy
 from tests.faults.test_storage_faults import BUCKET, _free_port, aws_env, reset_moto
 
-EMU = dict(patients=1, days=2)
-PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
-
-
-@pytest.fixture(scope="module")
-def want(tmp_path_factory, fast_config):
-    return clean_lake(tmp_path_factory, fast_config, ("storage",), EMU, PARAMS)
-
 
 @pytest.mark.slow
-def test_throttling_object_store_loses_nothing(tmp_path, fast_config, want):
+def test_throttling_object_store_loses_nothing(tmp_path, fast_config, storage_want):
     import s3fs
     from moto.server import ThreadedMotoServer
 
@@ -42,8 +35,8 @@ def test_throttling_object_store_loses_nothing(tmp_path, fast_config, want):
                 endpoint_url=f"http://127.0.0.1:{port}", skip_instance_cache=True
             )
             direct.mkdir(BUCKET)
-            with emulator(fast_config, **EMU):
-                state = refresh_in_process(f"s3://{BUCKET}/lake", **PARAMS)
+            with emulator(fast_config, **STORAGE_EMU):
+                state = refresh_in_process(f"s3://{BUCKET}/lake", **STORAGE_PARAMS)
             assert state.is_completed(), state.message
             report = state.result()
             injected = sum(proxy.injected.values())
@@ -55,5 +48,5 @@ def test_throttling_object_store_loses_nothing(tmp_path, fast_config, want):
             direct.get(f"{BUCKET}/lake", str(local), recursive=True)
     finally:
         server.stop()
-    assert_lakes_equal(local, want)
+    assert_lakes_equal(local, storage_want)
     assert_lake_consistent(local)

@@ -16,24 +16,19 @@ import pytest
 from rune_emulator import ChaosConfig
 from tests.environ import patched_environ
 from tests.faults.conftest import (
+    STORAGE_ARGS,
+    STORAGE_EMU,
+    STORAGE_PARAMS,
     api_vars,
     assert_lake_consistent,
     assert_lakes_equal,
-    clean_lake,
     cli,
     emulator,
     refresh_in_process,
     remember,
 )
 
-EMU = dict(patients=1, days=2)
-PARAMS = dict(categories=["vitals", "symptom"], chunk_days=1)
 BUCKET = "rune-lake-faults"
-
-
-@pytest.fixture(scope="module")
-def want(tmp_path_factory, fast_config):
-    return clean_lake(tmp_path_factory, fast_config, ("storage",), EMU, PARAMS)
 
 
 def _free_port() -> int:
@@ -61,7 +56,7 @@ def aws_env(endpoint: str):
 
 
 @pytest.mark.slow
-def test_s3_server_stopped_mid_run(tmp_path, fast_config, want):
+def test_s3_server_stopped_mid_run(tmp_path, fast_config, storage_want):
     import s3fs
     from moto.server import ThreadedMotoServer
 
@@ -77,7 +72,7 @@ def test_s3_server_stopped_mid_run(tmp_path, fast_config, want):
             fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)
             fs.mkdir(BUCKET)
             slow = ChaosConfig(p_delay=1.0, delay_s=0.3, apply_to_graphql=False)
-            with emulator(fast_config, chaos=slow, **EMU) as emu:
+            with emulator(fast_config, chaos=slow, **STORAGE_EMU) as emu:
 
                 def stop_after_some_data() -> None:
                     while sum(p.startswith("/v2/") for _m, p, _q, _s in emu.stats.log) < 3:
@@ -87,7 +82,7 @@ def test_s3_server_stopped_mid_run(tmp_path, fast_config, want):
                 stopper = threading.Thread(target=stop_after_some_data, daemon=True)
                 stopper.start()
                 t0 = time.monotonic()
-                state = refresh_in_process(url, **PARAMS)
+                state = refresh_in_process(url, **STORAGE_PARAMS)
                 took = time.monotonic() - t0
                 stopper.join(timeout=5)
                 assert state.is_failed()
@@ -97,13 +92,13 @@ def test_s3_server_stopped_mid_run(tmp_path, fast_config, want):
 
                 server.start()  # moto keeps its buckets across a restart in-process
                 emu.set_chaos(None)
-                state = refresh_in_process(url, **PARAMS)
+                state = refresh_in_process(url, **STORAGE_PARAMS)
                 assert state.is_completed(), state.message
             local = remember(tmp_path / "copy")
             fs.get(f"{BUCKET}/lake", str(local), recursive=True)
     finally:
         server.stop()
-    assert_lakes_equal(local, want)
+    assert_lakes_equal(local, storage_want)
     assert_lake_consistent(local)
 
 
@@ -122,13 +117,13 @@ def _immutable(path: Path, on: bool) -> None:
 
 
 @pytest.mark.slow
-def test_read_only_lake_fails_before_the_run_naming_the_path(tmp_path, fast_config, want):
+def test_read_only_lake_fails_before_the_run_naming_the_path(tmp_path, fast_config, storage_want):
     lake = remember(tmp_path / "lake")
-    shutil.copytree(want, lake)
+    shutil.copytree(storage_want, lake)
     catalog = lake / "_catalog"
     args = ["refresh", "--lake", str(lake), "--lookback-days", "1", "--config", str(fast_config)]
-    args += [a for c in PARAMS["categories"] for a in ("--category", c)]
-    with emulator(fast_config, **EMU) as emu:
+    args += STORAGE_ARGS
+    with emulator(fast_config, **STORAGE_EMU) as emu:
         _immutable(catalog, True)
         try:
             emu.stats.reset()
@@ -142,20 +137,20 @@ def test_read_only_lake_fails_before_the_run_naming_the_path(tmp_path, fast_conf
         assert data == []
         res = cli(*args, env_vars=api_vars(emu))
         assert res.code == 0, res.text
-    assert_lakes_equal(lake, want)
+    assert_lakes_equal(lake, storage_want)
     assert_lake_consistent(lake)
 
 
 @pytest.mark.slow
-def test_table_read_only_mid_run_then_next_run_completes(tmp_path, fast_config, want):
+def test_table_read_only_mid_run_then_next_run_completes(tmp_path, fast_config, storage_want):
     """Writable catalog, one table unwritable: its chunks fail naming the path, the
     others land, exit 1; once writable again the next run completes."""
     lake = remember(tmp_path / "lake")
-    shutil.copytree(want, lake)
+    shutil.copytree(storage_want, lake)
     table = lake / "vitals__heart_rate__rate_per_min"
     args = ["refresh", "--lake", str(lake), "--lookback-days", "1", "--config", str(fast_config)]
-    args += [a for c in PARAMS["categories"] for a in ("--category", c)]
-    with emulator(fast_config, **EMU) as emu:
+    args += STORAGE_ARGS
+    with emulator(fast_config, **STORAGE_EMU) as emu:
         _immutable(table, True)
         try:
             res = cli(*args, env_vars=api_vars(emu))
@@ -169,5 +164,5 @@ def test_table_read_only_mid_run_then_next_run_completes(tmp_path, fast_config, 
         assert_lake_consistent(lake)
         res = cli(*args, env_vars=api_vars(emu))
         assert res.code == 0, res.text
-    assert_lakes_equal(lake, want)
+    assert_lakes_equal(lake, storage_want)
     assert_lake_consistent(lake)

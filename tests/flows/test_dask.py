@@ -164,7 +164,7 @@ def test_dask_cluster_by_address_on_s3_lands_the_thread_runners_lake(s3_env):  #
     def lakes_opened() -> list[str]:
         from tasks import runtime
 
-        return sorted(runtime._lakes)
+        return sorted(key.split("\n", 1)[0] for key in runtime._lakes)  # their URLs
 
     threads_url, dask_url = f"s3://{BUCKET}/threads", f"s3://{BUCKET}/dask"
     with emulator(**COHORT):
