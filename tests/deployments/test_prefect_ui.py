@@ -102,7 +102,7 @@ def test_custom_run_from_the_ui_lands_exactly_the_window(ui_stack, tmp_path):
             page.locator("a.deployment-list__name[title=backfill]").click()
             page.locator("button.run-menu__run-button").click()
             page.get_by_role("button", name="Custom run").click()
-            expect(page.get_by_text("Parameters", exact=True)).to_be_visible()
+            expect(page.get_by_text("Parameters", exact=True)).to_be_visible(timeout=30_000)
 
             _pick_date(page, "Start", start)
             _pick_date(page, "End", end)
@@ -116,14 +116,14 @@ def test_custom_run_from_the_ui_lands_exactly_the_window(ui_stack, tmp_path):
             before = set(_backfill_runs(stack))
             page.get_by_role("button", name="Submit").click()
             # back on the deployment page, a toast says the run is scheduled to start now
-            expect(page.get_by_text("scheduled to start").first).to_be_visible()
+            expect(page.get_by_text("scheduled to start").first).to_be_visible(timeout=30_000)
             created = _wait_for(lambda: set(_backfill_runs(stack)) - before)
             assert len(created) == 1, f"one submit, one run: {created}"
             run_id = created.pop()
             run = wait_final(stack, run_id)
             page.goto(f"{ui}/runs/flow-run/{run_id}")
             page.reload()
-            expect(page.get_by_text("Completed").first).to_be_visible()
+            expect(page.get_by_text("Completed").first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(tmp_path / "finished-run.png"), full_page=True)
         finally:
             browser.close()
