@@ -69,7 +69,7 @@ def child(method: str, url: str, stream_id: str, start: float, end: float) -> di
     creds = dict(access_token_id=DEMO_ACCESS_TOKEN_ID, access_token_secret=DEMO_ACCESS_TOKEN_SECRET)
     lo_ns, hi_ns = round(start * 1e6) * 1000, round(end * 1e6) * 1000
     if method.startswith("rune_io"):
-        from rune_io.client import RuneClient
+        from rune_io.api.client import RuneClient
         from rune_io.config import load_settings
 
         settings = load_settings(stream_url=url, graph_url=url, environ={}, **creds)
@@ -103,7 +103,7 @@ def child(method: str, url: str, stream_id: str, start: float, end: float) -> di
 
         import requests
 
-        from rune_io.streams import StreamReader, plan_sub_windows
+        from rune_io.api.streams import StreamReader, plan_sub_windows
 
         local = threading.local()
 

@@ -8,7 +8,7 @@
    (incremental: nothing new is fetched).
 2. A refresh of ``--patients`` x 6 streams x ``--days`` days from an emulator running in
    its own process: the same plan run (a) through the ``refresh`` flow on the thread
-   runner and (b) as plain Python: the same ``rune_io.sync`` calls (discover, plan,
+   runner and (b) as plain Python: the same ``rune_io.pipeline`` calls (discover, plan,
    ``run_unit`` over the same work units in a ``ThreadPoolExecutor`` of the same size, the
    same catalog work), no Prefect. Each run loads a fresh lake. Orchestration share =
    (flow - plain) / flow; per task run = (flow - plain) / task runs. Repeated
@@ -119,35 +119,35 @@ def bench_demo(workdir: Path) -> dict:
 
 
 def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:
-    """``flows._run.execute`` without Prefect: the same rune_io calls, in the same order."""
-    from rune_io import sync
+    """``rune_lake.flows._run.execute`` without Prefect: the same rune_io calls, in the same order."""
+    from rune_io import pipeline
     from rune_io.lake import Catalog
-    from tasks import runtime
+    from rune_lake.tasks import runtime
 
     t0 = time.perf_counter()
     run_id = f"plain-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    selection = sync.Selection(categories=tuple(LIGHT), include_events=False)
+    selection = pipeline.Selection(categories=tuple(LIGHT), include_events=False)
     cat = Catalog(runtime.lake(lake_url))
     cat.repair()
     cat.begin_run(run_id, {"selection": selection.describe()})
-    patients, streams = sync.discover(runtime.client().graph, selection)
-    work = sync.work_streams(patients, streams, selection.include_events)
+    patients, streams = pipeline.discover(runtime.client().graph, selection)
+    work = pipeline.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
     cat.record_streams(streams, run_id)
-    units = sync.plan_units(
-        sync.plan_chunks(work, cat.watermarks(), chunk_days=chunk_days),
+    units = pipeline.plan_units(
+        pipeline.plan_chunks(work, cat.watermarks(), chunk_days=chunk_days),
         by_id,
-        sync.rows_per_day(cat.files().to_pylist()),
+        pipeline.rows_per_day(cat.files().to_pylist()),
     )
     chunks = [c for u in units for c in u.chunks]
 
     def one(unit):
-        return sync.run_unit(runtime.client(), runtime.lake(lake_url), by_id, unit, run_id)
+        return pipeline.run_unit(runtime.client(), runtime.lake(lake_url), by_id, unit, run_id)
 
     with ThreadPoolExecutor(max_workers=workers) as ex:
         results = [r for rs in ex.map(one, units) for r in rs]
-    report = sync.summarize(run_id, "refresh", chunks, results, by_id)
-    marks = sync.new_watermarks(cat.watermarks(), by_id, results)
+    report = pipeline.summarize(run_id, "refresh", chunks, results, by_id)
+    marks = pipeline.new_watermarks(cat.watermarks(), by_id, results)
     report.seconds = time.perf_counter() - t0
     stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
     if marks:
@@ -161,7 +161,7 @@ def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, 
 def flow_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.refresh import refresh
+    from rune_lake.flows.refresh import refresh
 
     fl = refresh.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
     t0 = time.perf_counter()
@@ -240,7 +240,7 @@ def render(args, demo: dict | None, ref: dict) -> str:
         "",
         "What: what Prefect costs a refresh. The same plan is run through the `refresh` flow "
         f"(thread runner, {args.workers} threads) and as plain Python (the same "
-        "`rune_io.sync` discover / plan / `run_unit` / catalog calls, the same work units, a "
+        "`rune_io.pipeline` discover / plan / `run_unit` / catalog calls, the same work units, a "
         f"`ThreadPoolExecutor` of {args.workers}), side by side in one process, each into a "
         f"fresh local lake, against an emulator in its own process: {args.patients} patients "
         f"x 6 streams x {args.days} days (heart rate, LFP left/right, tremor, dyskinesia, "
@@ -349,7 +349,7 @@ def main() -> None:
         demo = bench_demo(workdir / "demo") if args.demo else None
         if demo is not None:
             shutil.rmtree(workdir / "demo", ignore_errors=True)
-        from flows.runners import prefect_api_for_dask
+        from rune_lake.flows.runners import prefect_api_for_dask
 
         with prefect_api_for_dask() as (api, started):
             print(f"Prefect API {api} ({'temporary' if started else 'configured'})", flush=True)

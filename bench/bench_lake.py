@@ -22,9 +22,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rune_io.arrow_schema import floor_us, stream_schema  # noqa: E402
+from rune_io.api.arrow_schema import floor_us, stream_schema  # noqa: E402
+from rune_io.api.models import Dimension, StreamMeta, StreamType  # noqa: E402
 from rune_io.lake import Catalog, open_lake, write_stream_partition  # noqa: E402
-from rune_io.models import Dimension, StreamMeta, StreamType  # noqa: E402
 
 DAY = date(2024, 1, 15)
 PATIENT = "0123456789abcdef0123456789abcdef"

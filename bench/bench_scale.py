@@ -74,7 +74,7 @@ def _cli(lake: Path, url: str, concurrency: int) -> tuple[float, str]:
 def bench_api(patients: list[int], concurrency: list[int], first: list[int], latency_ms: float):
     from bench.bench_flow import start_emulator
     from bench.delay_proxy import DelayProxy
-    from flows.runners import prefect_api_for_dask
+    from rune_lake.flows.runners import prefect_api_for_dask
 
     out = []
     with prefect_api_for_dask():
@@ -202,11 +202,11 @@ def _peak_mb() -> float:
 def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
     """In this (fresh) process: plan + commit a refresh of ``run_files`` new entries
     (``run``), plan a backfill (``backfill``), or compact (``compact``)."""
-    from flows.backfill import BackfillRange, plan
-    from rune_io import sync
+    from rune_io import pipeline
+    from rune_io.api.models import Dimension, StreamMeta, StreamType
     from rune_io.lake import Catalog, FileEntry, open_lake
     from rune_io.lake import catalog as catalog_mod
-    from rune_io.models import Dimension, StreamMeta, StreamType
+    from rune_lake.flows.backfill import BackfillRange, plan
 
     lake = open_lake(str(root), create=False)
     cat = Catalog(lake)
@@ -249,9 +249,9 @@ def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
     snap = cat.snapshot()  # a refresh: rates and watermarks
     t_snap = time.perf_counter() - t0
     rates = snap.rows_per_day()
-    chunks = sync.plan_chunks(streams, snap.watermarks, chunk_days=7)
+    chunks = pipeline.plan_chunks(streams, snap.watermarks, chunk_days=7)
     by_id = {s.id: s for s in streams}
-    units = sync.plan_units(chunks, by_id, rates)
+    units = pipeline.plan_units(chunks, by_id, rates)
     t_plan = time.perf_counter() - t0
     # commit a run of run_files new entries (one new day of the first run_files streams)
     t1 = time.perf_counter()

@@ -24,8 +24,8 @@ from rune_emulator import (  # noqa: E402
     EmulatorConfig,
     running_emulator,
 )
-from rune_io import sync  # noqa: E402
-from rune_io.client import RuneClient  # noqa: E402
+from rune_io import pipeline  # noqa: E402
+from rune_io.api.client import RuneClient  # noqa: E402
 from rune_io.config import load_settings  # noqa: E402
 from rune_io.lake.layout import table_name  # noqa: E402
 
@@ -63,7 +63,7 @@ def main() -> None:
         )
         emu.stats.reset()
         with RuneClient(settings) as client:
-            patients, found = sync.discover(client.graph, sync.Selection())
+            patients, found = pipeline.discover(client.graph, pipeline.Selection())
         graphql = emu.stats.count(path_prefix="/graphql")
     pd = a.patients * a.days
     print(f"{a.patients} patients x {a.days} complete days, seed 0")

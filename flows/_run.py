@@ -17,15 +17,15 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 
-from flows.artifacts import RunArtifacts
-from rune_io import sync
+from rune_io import pipeline
+from rune_io.api.models import StreamMeta
 from rune_io.errors import RuneIOError
 from rune_io.lake import Catalog, Snapshot, check_format
-from rune_io.models import StreamMeta
-from rune_io.plan import Chunk, Window, WorkUnit
-from tasks import rune as rt
-from tasks import runtime
-from tasks.logs import forward_rune_io_logs
+from rune_io.pipeline.plan import Chunk, Window, WorkUnit
+from rune_lake.flows.artifacts import RunArtifacts
+from rune_lake.tasks import rune as rt
+from rune_lake.tasks import runtime
+from rune_lake.tasks.logs import forward_rune_io_logs
 
 #: In-process observers of progress, ``hook(description, done, total)`` (the CLI's
 #: progress bars). Not used by deployments; artifacts carry progress there.
@@ -38,7 +38,7 @@ MayStart = Callable[[StreamMeta, list[Window]], bool]
 class IncompleteRun(RuneIOError):
     """Some windows did not land. Everything else did, and the catalog is committed."""
 
-    def __init__(self, report: sync.RunReport) -> None:
+    def __init__(self, report: pipeline.RunReport) -> None:
         self.report = report
         names = sorted({f["stream"] for f in report.failures})
         super().__init__(
@@ -77,7 +77,7 @@ def _artifact_key(kind: str) -> str:
 def execute(
     kind: str,
     lake: str,
-    selection: sync.Selection,
+    selection: pipeline.Selection,
     planner: Planner,
     *,
     params: dict,
@@ -85,7 +85,7 @@ def execute(
     api_limit: str | None,
     may_start: MayStart,
     coverage: tuple[datetime, datetime] | None = None,
-) -> sync.RunReport:
+) -> pipeline.RunReport:
     """Discover, plan, fetch (fanned out over the task runner), commit, report.
     ``coverage``: the partition starts whose coverage the planner checks (a backfill)."""
     forward_rune_io_logs()
@@ -97,14 +97,14 @@ def execute(
         log.warning("recovered what an interrupted run left: %s", prepared["repaired"])
 
     patients, streams = rt.discover(selection, credentials_block, api_limit)
-    work = sync.work_streams(patients, streams, selection.include_events)
+    work = pipeline.work_streams(patients, streams, selection.include_events)
     by_id = {s.id: s for s in work}
     store = runtime.lake(lake).stats
     retries_before = prepared["storage_retries"]
     cat = Catalog(runtime.lake(lake))
     cat.record_streams(streams, run_id)
     snapshot = cat.snapshot(coverage=coverage)  # the run's one read of the catalog
-    units = sync.plan_units(planner(work, snapshot), by_id, snapshot.rows_per_day())
+    units = pipeline.plan_units(planner(work, snapshot), by_id, snapshot.rows_per_day())
     chunks = [c for u in units for c in u.chunks]
     log.info(
         "%s %s: %d patients, %d streams, %d windows in %d chunks, %d tasks",
@@ -122,10 +122,10 @@ def execute(
         results = _run_units(
             kind, lake, run_id, units, by_id, credentials_block, api_limit, artifacts
         )
-        report = sync.summarize(run_id, kind, chunks, results, by_id)
+        report = pipeline.summarize(run_id, kind, chunks, results, by_id)
         report.tasks = len(units)
         report.checked = len(work)
-        marks = sync.new_watermarks(snapshot.watermarks, by_id, results, may_start=may_start)
+        marks = pipeline.new_watermarks(snapshot.watermarks, by_id, results, may_start=may_start)
         report.seconds = time.perf_counter() - t0
         report.storage_retries = store.retries - retries_before
         status = "completed" if report.ok else "incomplete"
@@ -142,7 +142,7 @@ def execute(
 
 
 def _report_artifacts(
-    artifacts: RunArtifacts, kind: str, run_id: str, report: sync.RunReport
+    artifacts: RunArtifacts, kind: str, run_id: str, report: pipeline.RunReport
 ) -> None:
     artifacts.table(
         table=report.table_rows(),
@@ -177,7 +177,7 @@ def _run_units(
     credentials_block: str | None,
     api_limit: str | None,
     artifacts: RunArtifacts,
-) -> list[sync.ChunkResult | BaseException]:
+) -> list[pipeline.ChunkResult | BaseException]:
     """Submit every unit; gather one result per chunk, in unit order (a unit that died
     gives its exception for each of its chunks), updating a progress artifact as units
     finish."""
@@ -197,7 +197,7 @@ def _run_units(
         for u in units
     ]
     index = {f.task_run_id: i for i, f in enumerate(futures)}
-    out: list[list[sync.ChunkResult] | BaseException | None] = [None] * total
+    out: list[list[pipeline.ChunkResult] | BaseException | None] = [None] * total
     step = max(1, total // 50)  # at most ~50 progress updates
     label = f"{kind} {len({c.stream_id for u in units for c in u.chunks})} streams"
     for hook in PROGRESS_HOOKS:
@@ -212,11 +212,11 @@ def _run_units(
             hook(label, done, total)
         if done % step == 0 or done == total:
             artifacts.progress(100.0 * done / total)
-    flat: list[sync.ChunkResult | BaseException] = []
+    flat: list[pipeline.ChunkResult | BaseException] = []
     for unit, res in zip(units, out, strict=True):
         if isinstance(res, list):
             flat += res
-        elif isinstance(res, sync.UnitIncomplete):  # the chunks that landed count
+        elif isinstance(res, pipeline.UnitIncomplete):  # the chunks that landed count
             flat += res.results
         else:
             flat += [res if res is not None else RuntimeError("task result missing")] * len(

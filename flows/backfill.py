@@ -12,15 +12,15 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, model_validator
 
-from flows import _run, params
-from flows.refresh import resolve_lake
-from flows.runners import make_task_runner
-from rune_io import sync
+from rune_io import pipeline
+from rune_io.api.models import StreamMeta
 from rune_io.lake import Snapshot
 from rune_io.lake.snapshot import month_before, stream_bounds
-from rune_io.models import StreamMeta
-from rune_io.plan import Chunk, chunk_windows, data_bounds, plan_backfill
-from rune_io.windows import to_utc
+from rune_io.pipeline.plan import Chunk, chunk_windows, data_bounds, plan_backfill
+from rune_io.times import to_utc
+from rune_lake.flows import _run, params
+from rune_lake.flows.refresh import resolve_lake
+from rune_lake.flows.runners import make_task_runner
 
 
 class BackfillRange(BaseModel):
@@ -93,7 +93,7 @@ RangeParam = params.titled(BackfillRange, "Range")
 def _run_name() -> str:
     r = flow_run.parameters.get("range") or {}
     get = r.get if isinstance(r, dict) else lambda k, d=None: getattr(r, k, d)
-    scope = sync.Selection(
+    scope = pipeline.Selection(
         projects=tuple(get("projects") or ()),
         patients=tuple(get("patients") or ()),
         stream_ids=tuple(get("stream_ids") or ()),
@@ -107,13 +107,13 @@ def plan(
 ) -> list[Chunk]:
     """Partition windows of ``rng`` for every stream. Without ``overwrite``, a partition
     is skipped only when the catalog shows its file already covers the range
-    (:func:`rune_io.plan.covers`, as a join over the run's catalog snapshot): a partition
+    (:func:`rune_io.pipeline.plan.covers`, as a join over the run's catalog snapshot): a partition
     holding part of it is fetched again."""
     until = to_utc(rng.end)
     covered: dict = {}
     if not rng.overwrite:
         bounds = [
-            (s.id, sync.lake_table(s), *b) for s in streams if (b := data_bounds(s)) is not None
+            (s.id, pipeline.lake_table(s), *b) for s in streams if (b := data_bounds(s)) is not None
         ]
         covered = snapshot.covered(stream_bounds(bounds), month_before(to_utc(rng.start)), until)
     windows = []
@@ -124,7 +124,7 @@ def plan(
             rng.end,
             existing=covered.get(s.id, ()),
             overwrite=rng.overwrite,
-            partitioning=sync.lake_partitioning,
+            partitioning=pipeline.lake_partitioning,
         )
     return chunk_windows(windows, chunk_days)
 
@@ -146,7 +146,7 @@ def backfill(
     chunk_days: params.ChunkDays = 7,
     credentials_block: params.CredentialsBlock = "",
     api_limit: params.ApiLimit = "",
-) -> sync.RunReport:
+) -> pipeline.RunReport:
     """Load ``range`` into the lake.
 
     Partitions touched by the range are fetched whole and replace their files. A
@@ -165,7 +165,7 @@ def backfill(
     """
     if chunk_days < 1:
         raise ValueError(f"chunk_days must be >= 1, got {chunk_days}")
-    selection = sync.Selection(
+    selection = pipeline.Selection(
         org_id=range.org_id or None,
         projects=tuple(range.projects),
         cohorts=tuple(range.cohorts),

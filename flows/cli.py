@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_options as opt
-from flows.cli_run import (
+from rune_lake.flows import cli_options as opt
+from rune_lake.flows.cli_run import (
     err,
     fail,
     out,
@@ -88,7 +88,7 @@ def demo(
             highlight=False,
         )
         preflight(lake, None)
-        from flows.refresh import refresh
+        from rune_lake.flows.refresh import refresh
 
         code = run_flow(refresh, lake=lake, lookback_days=0)
         requests = emu.stats.count(path_prefix="/v2/streams")
@@ -134,7 +134,7 @@ def refresh(
     with user_errors():
         since_d = _parse_date("--since", since) if since else None
         preflight(lake, config, patient)
-        from flows.refresh import refresh as refresh_flow
+        from rune_lake.flows.refresh import refresh as refresh_flow
 
         code = run_flow(
             refresh_flow,
@@ -189,7 +189,7 @@ def backfill(
     with user_errors():
         from pydantic import ValidationError
 
-        from flows.backfill import BackfillRange
+        from rune_lake.flows.backfill import BackfillRange
 
         try:
             rng = BackfillRange(
@@ -211,7 +211,7 @@ def backfill(
                 "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             ) from None
         preflight(lake, config, patient)
-        from flows.backfill import backfill as backfill_flow
+        from rune_lake.flows.backfill import backfill as backfill_flow
 
         code = run_flow(backfill_flow, range=rng, lake=lake, chunk_days=chunk_days)
     raise typer.Exit(code)

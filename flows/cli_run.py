@@ -66,13 +66,13 @@ def preflight(lake_url: str, config: Path | None, patients: list[str] | None = N
     failures instead of a run that retries into a wall. A client key reads one patient:
     it is checked with ``patient(id)`` (it may not read ``user``); the lake must be of
     this release's format version."""
-    from rune_io.client import RuneClient
+    from rune_io.api.client import RuneClient
+    from rune_io.api.retry import RetryPolicy
     from rune_io.config import FAMILIES, load_settings
-    from rune_io.discovery import client_key_needs_patient
     from rune_io.errors import AuthError, ConfigError, NotFound, TransientError
     from rune_io.lake import check_format, open_lake
     from rune_io.lake.storage import check_writable
-    from rune_io.retry import RetryPolicy
+    from rune_io.pipeline.discover import client_key_needs_patient
 
     settings = load_settings(config)
     if config is not None:
@@ -115,11 +115,11 @@ def preflight(lake_url: str, config: Path | None, patients: list[str] | None = N
 @contextmanager
 def prefect_api_for_runner():
     """Dask workers need a real Prefect API: with none configured, run a temporary local
-    server for the run (see flows.runners.prefect_api_for_dask)."""
+    server for the run (see rune_lake.flows.runners.prefect_api_for_dask)."""
     if os.environ.get("RUNE_LAKE_TASK_RUNNER") != "dask":
         yield
         return
-    from flows.runners import prefect_api_for_dask
+    from rune_lake.flows.runners import prefect_api_for_dask
 
     with prefect_api_for_dask() as (url, started):
         if started:
@@ -185,7 +185,7 @@ def run_flow(fn, **params) -> int:
     """Run a flow in-process with a progress bar; print its summary; return an exit code."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from flows import _run
+    from rune_lake.flows import _run
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),

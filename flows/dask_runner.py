@@ -1,6 +1,6 @@
 """``RuneDaskTaskRunner``: prefect-dask's runner, plus what rune-lake needs of it.
 
-Kept apart from :mod:`flows.runners` so that only Dask runs import ``distributed``.
+Kept apart from :mod:`rune_lake.flows.runners` so that only Dask runs import ``distributed``.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect.settings import get_current_settings
 from prefect_dask import DaskTaskRunner
 
-from flows.runners import DaskNeedsPrefectAPI
+from rune_lake.flows.runners import DaskNeedsPrefectAPI
 
 
 class RuneDaskTaskRunner(DaskTaskRunner):

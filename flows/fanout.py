@@ -25,10 +25,10 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.deployments import run_deployment
 
-from flows import params
-from rune_io import sync
+from rune_io import pipeline
 from rune_io.errors import RuneIOError
-from tasks import runtime
+from rune_lake.flows import params
+from rune_lake.tasks import runtime
 
 DEFAULT_TARGET = "refresh/refresh-group"
 
@@ -100,12 +100,12 @@ def child_parameters(base: Mapping[str, Any], patients: Sequence[str]) -> dict[s
 def discover_groups(
     group_by: str,
     group_size: int,
-    selection: sync.Selection,
+    selection: pipeline.Selection,
     credentials_block: str | None,
 ) -> list[Group]:
     """Projects (with their patients) or patients of the selection, grouped."""
     graph = runtime.client(credentials_block).graph
-    patients = sync.select_patients(graph, selection)  # sets the active org if asked
+    patients = pipeline.select_patients(graph, selection)  # sets the active org if asked
     if group_by == "patients":
         return patient_groups([p.id for p in patients], group_size)
     wanted = set(selection.projects)
@@ -184,7 +184,7 @@ def cohort_fanout(
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")
     log = get_run_logger()
-    selection = sync.Selection(
+    selection = pipeline.Selection(
         org_id=org_id or None, projects=tuple(projects or ()), cohorts=tuple(cohorts or ())
     )
     groups = discover_groups(group_by, group_size, selection, credentials_block or None)

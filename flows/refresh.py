@@ -12,12 +12,12 @@ from datetime import date
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows import _run, params
-from flows.runners import make_task_runner
-from rune_io import sync
+from rune_io import pipeline
+from rune_io.api.models import StreamMeta
 from rune_io.lake import Snapshot
-from rune_io.models import StreamMeta
-from rune_io.windows import to_utc
+from rune_io.times import to_utc
+from rune_lake.flows import _run, params
+from rune_lake.flows.runners import make_task_runner
 
 DEFAULT_LAKE = "./lake"
 
@@ -30,7 +30,7 @@ def resolve_lake(lake: str | None) -> str:
 
 def _run_name() -> str:
     p = flow_run.parameters
-    scope = sync.Selection(
+    scope = pipeline.Selection(
         projects=tuple(p.get("projects") or ()),
         cohorts=tuple(p.get("cohorts") or ()),
         patients=tuple(p.get("patients") or ()),
@@ -56,7 +56,7 @@ def refresh(
     chunk_days: params.ChunkDays = 7,
     credentials_block: params.CredentialsBlock = "",
     api_limit: params.ApiLimit = "",
-) -> sync.RunReport:
+) -> pipeline.RunReport:
     """Incremental, cohort-wide refresh of the lake at ``lake``.
 
     Args:
@@ -89,7 +89,7 @@ def refresh(
         since_t = to_utc(date.fromisoformat(since)) if since else None
     except ValueError:
         raise ValueError(f"since {since!r} is not a date: use YYYY-MM-DD (UTC)") from None
-    selection = sync.Selection(
+    selection = pipeline.Selection(
         org_id=org_id or None,
         projects=tuple(projects or ()),
         cohorts=tuple(cohorts or ()),
@@ -102,7 +102,7 @@ def refresh(
     )
 
     def planner(streams: list[StreamMeta], snapshot: Snapshot):
-        return sync.plan_chunks(
+        return pipeline.plan_chunks(
             streams,
             snapshot.watermarks,
             lookback_days=lookback_days,

@@ -77,7 +77,7 @@ def prefect_api_url() -> str | None:
 def dask_task_runner(address: str | None = None, n_workers: int | None = None, **cluster: Any):
     """A Dask task runner: on the scheduler at ``address``, else on a ``LocalCluster``
     of ``n_workers`` single-threaded processes (``RUNE_LAKE_WORKERS`` by default)."""
-    from flows.dask_runner import RuneDaskTaskRunner as cls
+    from rune_lake.flows.dask_runner import RuneDaskTaskRunner as cls
 
     if address:
         return cls(address=address)

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from rune_io.api.retry import RetryPolicy
 from rune_io.errors import ConfigError
-from rune_io.retry import RetryPolicy
 
 AuthMethod = Literal["access_token", "client_keys", "jwt"]
 
@@ -113,7 +113,7 @@ SETTABLE: frozenset[str] = frozenset(
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a :class:`rune_io.client.RuneClient` needs. Build it with :func:`load_settings`."""
+    """Everything a :class:`rune_io.api.client.RuneClient` needs. Build it with :func:`load_settings`."""
 
     auth_method: AuthMethod
     """Which credential family authenticates: ``access_token``, ``client_keys`` or ``jwt``."""

@@ -15,7 +15,7 @@
         └── GraphQLError       a GraphQL ``errors`` list in a 200 response
 
 Messages carry the HTTP status, the server's error type and message, and a sanitised
-URL (credentials travel in headers, never in URLs; see :func:`rune_io.http.sanitize_url`).
+URL (credentials travel in headers, never in URLs; see :func:`rune_io.api.http.sanitize_url`).
 :func:`is_transient` tells a scheduler (e.g. a Prefect ``retry_condition_fn``) whether
 running the same work again later may succeed.
 """

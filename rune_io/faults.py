@@ -4,13 +4,13 @@ Set ``RUNE_LAKE_CRASH_AT=<point>[:<n>]`` and the process sends itself ``SIGKILL`
 ``n``-th time (default: the first) it reaches :func:`crash_point` with that name. Unset
 (always, outside the fault-injection tests) it costs one environment lookup. Points:
 
-- ``page``: a V2 page has been read and parsed (``rune_io.streams``);
+- ``page``: a V2 page has been read and parsed (``rune_io.api.streams``);
 - ``write``: a row group is in the staging file, which is not yet published
   (``rune_io.lake.writer``);
 - ``published``: a data file is published but its catalog entry is not yet written
   (``rune_io.lake.writer``);
 - ``before_commit``: every chunk is done, nothing of the final catalog commit is written
-  (``tasks.rune.commit_catalog``);
+  (``rune_lake.tasks.rune.commit_catalog``);
 - ``commit``: the catalog commit has replaced its first consolidated table, not the
   others, and no pending object is deleted yet (``rune_io.lake.catalog``).
 """

@@ -1,4 +1,4 @@
-"""Thin Prefect tasks over ``rune_io``: a few lines each, logic lives in ``rune_io.sync``."""
+"""Thin Prefect tasks over ``rune_io``: a few lines each, logic lives in ``rune_io.pipeline``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import concurrency
 
-from rune_io import sync
+from rune_io import pipeline
+from rune_io.api.models import Patient, StreamMeta
 from rune_io.errors import is_transient
 from rune_io.faults import crash_point
-from rune_io.models import Patient, StreamMeta
-from rune_io.plan import WorkUnit
-from tasks import runtime
+from rune_io.pipeline.plan import WorkUnit
+from rune_lake.tasks import runtime
 
 
 def _retry_delays() -> list[float]:
@@ -33,7 +33,7 @@ def _retry_delays() -> list[float]:
 RETRY_DELAYS = _retry_delays()
 
 #: Chunks that landed, per (run, unit), so a task retry redoes only the failed ones.
-_LANDED: dict[tuple[str, WorkUnit], dict[int, sync.ChunkResult]] = {}
+_LANDED: dict[tuple[str, WorkUnit], dict[int, pipeline.ChunkResult]] = {}
 
 
 def transient_only(task, task_run, state) -> bool:
@@ -54,7 +54,9 @@ def transient_only(task, task_run, state) -> bool:
     retry_condition_fn=transient_only,
 )
 def discover(
-    selection: sync.Selection, credentials_block: str | None = None, api_limit: str | None = None
+    selection: pipeline.Selection,
+    credentials_block: str | None = None,
+    api_limit: str | None = None,
 ) -> tuple[list[Patient], list[StreamMeta]]:
     """org → projects/cohorts → patients → devices → streams, up to
     ``discovery_concurrency`` requests at once, holding as many slots of ``api_limit``
@@ -68,7 +70,7 @@ def discover(
             hook(f"discover {what}", done, total)
 
     with slot:
-        return sync.discover(client.graph, selection, concurrency=slots, progress=progress)
+        return pipeline.discover(client.graph, selection, concurrency=slots, progress=progress)
 
 
 def _limit_size(name: str | None) -> int:
@@ -97,7 +99,7 @@ def fetch_unit(
     run_id: str,
     credentials_block: str | None = None,
     api_limit: str | None = None,
-) -> list[sync.ChunkResult]:
+) -> list[pipeline.ChunkResult]:
     """Fetch a unit's windows from the Stream API and write their lake partitions.
 
     ``streams`` are the unit's streams' metadata. ``api_limit`` names a Prefect global
@@ -108,7 +110,7 @@ def fetch_unit(
     while len(_LANDED) > 256:  # units that failed for good leave theirs behind: bound it
         _LANDED.pop(next(iter(_LANDED)))
     with slot:
-        results = sync.run_unit(
+        results = pipeline.run_unit(
             runtime.client(credentials_block),
             runtime.lake(lake_url),
             {s.id: s for s in streams},

@@ -14,10 +14,10 @@ import os
 import threading
 from typing import Any
 
-from rune_io.client import RuneClient
+from rune_io.api.client import RuneClient
 from rune_io.config import Settings, load_settings
 from rune_io.lake import Lake, open_lake
-from tasks.logs import forward_rune_io_logs
+from rune_lake.tasks.logs import forward_rune_io_logs
 
 #: In-process observers of progress, ``hook(description, done, total)`` (the CLI's bars:
 #: discovery, then the fetch tasks). Not used by deployments; artifacts carry progress there.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -63,9 +64,41 @@ def test_plain_library_imports_without_the_emulator_extra():
         "import pkgutil, importlib, rune_io\n"
         "for m in pkgutil.walk_packages(rune_io.__path__, 'rune_io.'):\n"
         "    importlib.import_module(m.name)\n"
-        "import flows.cli\n"
+        "import rune_lake.flows.cli\n"
     )
     res = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 0, res.stderr
+
+
+def test_flows_and_tasks_are_imported_by_their_installed_names():
+    """``flows/`` and ``tasks/`` install as ``rune_lake.flows`` and ``rune_lake.tasks``
+    (no top-level ``flows``/``tasks`` in site-packages): code that imported them by the
+    folder names would work from a checkout only, and load a second copy of each module."""
+    bad = []
+    pattern = re.compile(r"^\s*(from|import)\s+(flows|tasks)\b", re.M)
+    for path in REPO.rglob("*.py"):
+        if ".venv" in path.parts or "site-packages" in path.parts:
+            continue
+        for m in pattern.finditer(path.read_text()):
+            bad.append(f"{path.relative_to(REPO)}: {m.group(0).strip()}")
+    assert not bad, bad
+
+
+def test_every_package_folder_is_installed():
+    """``pyproject.toml`` lists the packages explicitly (``flows``/``tasks`` are mapped):
+    a new package folder that is not listed would be missing from a wheel."""
+    import tomllib
+
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(cfg["packages"])
+    mapped = {v: k for k, v in cfg["package-dir"].items()}
+    found = set()
+    for init in REPO.glob("*/**/__init__.py"):
+        rel = init.parent.relative_to(REPO)
+        if rel.parts[0] not in ("rune_io", "rune_emulator", "rune_lake", "flows", "tasks"):
+            continue
+        top = mapped.get(rel.parts[0], rel.parts[0])
+        found.add(".".join((top, *rel.parts[1:])))
+    assert found == listed, (sorted(found - listed), sorted(listed - found))

@@ -12,9 +12,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from rune_io.arrow_schema import NS_SUFFIX
+from rune_io.api.arrow_schema import NS_SUFFIX
+from rune_io.api.models import Dimension, StreamMeta, StreamType
 from rune_io.lake import table_name
-from rune_io.models import Dimension, StreamMeta, StreamType
 
 
 def category(stream) -> str:

@@ -46,7 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rune_io.arrow_schema import TIME_TYPE, unknown_dimensions
+from rune_io.api.arrow_schema import TIME_TYPE, unknown_dimensions
+from rune_io.api.models import StreamMeta
 from rune_io.faults import crash_point
 from rune_io.lake.errors import SchemaConflictError
 from rune_io.lake.layout import CATALOG_DIR, schema_fingerprint, slug, table_name
@@ -65,7 +66,6 @@ from rune_io.lake.resolve import parse_time as _parse_time
 from rune_io.lake.segments import SegmentStore
 from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
 from rune_io.lake.version import check_format
-from rune_io.models import StreamMeta
 
 #: Footer key holding a file's own catalog entry (lets :meth:`Catalog.repair` rebuild it).
 FOOTER_KEY = "rune_lake"

@@ -24,13 +24,13 @@ Layout (version :data:`LAYOUT_VERSION`)::
   ``patient_id`` data column (the raw id, always a string) is what every engine shows,
   and ``patient`` is a string partition column for pruning
   (``WHERE patient = 'p-<id>'``, see :func:`patient_partition`).
-* Rows are partitioned by their key time (:func:`rune_io.arrow_schema.time_key`: ``time``,
+* Rows are partitioned by their key time (:func:`rune_io.api.arrow_schema.time_key`: ``time``,
   ``start_time`` for spans); a stream without any timestamp (``bytes``) by the API window
   it was fetched in. Fast streams (50 Hz motion, heart rate) are partitioned by UTC
   day; low-rate streams (symptom minutes, LFP trend logs every 10 min, patient reports,
   sleep, phone activity) and events by UTC month (:data:`MONTHLY_TABLES`): a day of those is 3-15 KiB of Parquet, a month
   0.1-0.5 MiB. A file always holds the *whole* partition of its stream, so no task ever
-  reads back or merges a shared file: ``rune_io.plan`` plans one window per partition
+  reads back or merges a shared file: ``rune_io.pipeline.plan`` plans one window per partition
   and re-fetches the open month whole, which for these streams is still one API page.
 """
 
@@ -44,8 +44,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 
-from rune_io.arrow_schema import SERVED_EXTRA_TYPES, TIME_TYPE, stream_schema
-from rune_io.models import StreamMeta
+from rune_io.api.arrow_schema import SERVED_EXTRA_TYPES, TIME_TYPE, stream_schema
+from rune_io.api.models import StreamMeta
 
 #: Bump when paths or columns change incompatibly; recorded in ``_catalog/_lake.json``.
 LAYOUT_VERSION = 1

@@ -33,7 +33,7 @@ SNAPSHOT_COLUMNS = [
 RATE_COLUMNS = ["key", "stream_id", "patient_id", "partition_start", "rows", "max_time"]
 #: Of those, the ones read dictionary-encoded (few distinct values, many rows).
 SNAPSHOT_DICTIONARY = ("table", "stream_id", "patient_id", "partition")
-#: Key of the events pseudo-stream of a patient (``rune_io.sync.EVENTS_PREFIX``).
+#: Key of the events pseudo-stream of a patient (``rune_io.pipeline.EVENTS_PREFIX``).
 EVENTS_PREFIX = "events/"
 _DAY_US = 86_400e6
 
@@ -109,7 +109,7 @@ class Snapshot:
 
         ``streams`` has ``key`` (stream id, or ``events/<patient>``), ``table`` (the
         stream's lake table), ``lo`` and ``hi`` (its data bounds now, µs since the epoch,
-        ``hi`` exclusive). The rule is :func:`rune_io.plan.covers`, as one join and a few
+        ``hi`` exclusive). The rule is :func:`rune_io.pipeline.plan.covers`, as one join and a few
         vectorized comparisons over the snapshot (no loop over files).
         """
         t = self.files

@@ -1,7 +1,7 @@
 """Write one (stream, partition) file, or one patient's events partition, atomically.
 
 A stream's rows arrive as Arrow record batches (API pages) already sorted by their key
-time (:func:`rune_io.arrow_schema.time_key`, compared on its exact ``_ns`` column). The
+time (:func:`rune_io.api.arrow_schema.time_key`, compared on its exact ``_ns`` column). The
 writer checks sortedness and the partition window per batch with numpy (cheap), buffers
 at most about one row group (``ROW_GROUP_ROWS``), adds the constant metadata columns as
 one-entry dictionary arrays (4 bytes a row while in memory, plain strings in the file),
@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rune_io.arrow_schema import NS_SUFFIX, TIME_TYPE, stream_schema, time_key
+from rune_io.api.arrow_schema import NS_SUFFIX, TIME_TYPE, stream_schema, time_key
+from rune_io.api.models import Event, StreamMeta
 from rune_io.faults import crash_point
 from rune_io.lake.catalog import (
     FOOTER_KEY,
@@ -57,7 +58,6 @@ from rune_io.lake.layout import (
     table_name,
 )
 from rune_io.lake.storage import Lake, atomic_file, path_lock, remove
-from rune_io.models import Event, StreamMeta
 
 __all__ = ["FileEntry", "write_events", "write_stream_partition", "ROW_GROUP_ROWS"]
 
@@ -323,7 +323,7 @@ def write_stream_partition(
 ) -> FileEntry | None:
     """Write ``stream``'s rows for the partition holding ``day`` as one Parquet file.
 
-    ``batches`` carry :func:`rune_io.arrow_schema.stream_schema` columns and must hold the
+    ``batches`` carry :func:`rune_io.api.arrow_schema.stream_schema` columns and must hold the
     stream's rows for the *whole* partition window ``partition_for(stream, day)`` (a UTC
     day, or a calendar month for monthly tables): the file at the partition's
     deterministic path is replaced by exactly these rows. Rows outside the window raise

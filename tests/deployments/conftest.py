@@ -31,7 +31,7 @@ from rune_emulator import (
     EmulatorConfig,
     running_emulator,
 )
-from rune_io.plan import floor_day
+from rune_io.pipeline.plan import floor_day
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL = "rune-lake-process"

@@ -13,9 +13,9 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter
 from prefect.client.schemas.objects import FlowRun
 
-from rune_io.arrow_schema import time_key
+from rune_io.api.arrow_schema import time_key
 from rune_io.lake import Catalog, open_lake, table_name
-from rune_io.sync import lake_partitioning
+from rune_io.pipeline import lake_partitioning
 from tests.deployments.conftest import API_LIMIT, CREDENTIALS_BLOCK, TODAY, Stack
 from tests.truth import category, client_meta
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_io.sync import lake_partitioning
+from rune_io.pipeline import lake_partitioning
 from tests.deployments.conftest import CREDENTIALS_BLOCK, TODAY, Stack, start_stack
 from tests.deployments.test_prefect_deploy import US, day, lake_count, wait_final
 from tests.truth import client_meta

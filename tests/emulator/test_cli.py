@@ -16,7 +16,7 @@ from .conftest import USER_HEADERS
     "cmd",
     [
         [sys.executable, "-m", "rune_emulator"],
-        [sys.executable, "-c", "from flows.cli import main; main()", "emulator"],
+        [sys.executable, "-c", "from rune_lake.flows.cli import main; main()", "emulator"],
     ],
     ids=["python-m", "rune-lake"],
 )
@@ -51,7 +51,7 @@ def test_without_the_emulator_extra_the_cli_says_what_to_install(command, tmp_pa
     code = (
         "import sys\n"
         "sys.modules['uvicorn'] = None\n"
-        "from flows.cli import main\n"
+        "from rune_lake.flows.cli import main\n"
         f"sys.argv = ['rune-lake', {command!r}, *({['--port', '0'] if command == 'emulator' else ['--lake', str(tmp_path / 'lake')]!r})]\n"
         "main()\n"
     )

@@ -110,7 +110,7 @@ class CliResult:
 
 
 def cli(*args: str, env_vars: dict[str, str], timeout: float = 180) -> CliResult:
-    """Run ``python -m flows.cli ARGS`` with exactly ``env_vars`` (plus PATH/HOME and the
+    """Run ``python -m rune_lake.flows.cli ARGS`` with exactly ``env_vars`` (plus PATH/HOME and the
     test Prefect server), recording its output for the secret scan."""
     import time
 
@@ -131,7 +131,7 @@ def cli(*args: str, env_vars: dict[str, str], timeout: float = 180) -> CliResult
     )
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "rune_lake.flows.cli", *args],
         cwd=str(REPO),
         env=full,
         capture_output=True,
@@ -218,7 +218,7 @@ def assert_lake_consistent(lake: Path) -> None:
 
 def refresh_in_process(lake: Path, **params):
     """The refresh flow in this process; returns its final state."""
-    from flows.refresh import refresh
+    from rune_lake.flows.refresh import refresh
 
     return refresh(lake=str(lake), return_state=True, **params)
 

@@ -36,7 +36,7 @@ def _one_error_line(text: str) -> str:
 
 def run(*args: str, home: Path) -> tuple[int, str]:
     """The CLI in-process (fast), environment as set by the caller; no ~/.rune/config."""
-    from flows.cli import app
+    from rune_lake.flows.cli import app
 
     runner = CliRunner()
     with env({**_current_rune_vars(), "HOME": str(home)}):
@@ -234,7 +234,7 @@ def test_settings_print_with_secrets_masked(home):
 
 
 def _settings(home: Path) -> tuple[int, str]:
-    from flows.cli import app
+    from rune_lake.flows.cli import app
 
     with env({**_current_rune_vars(), "HOME": str(home)}):
         res = CliRunner().invoke(app, ["settings"], catch_exceptions=False)
@@ -247,7 +247,7 @@ def test_settings_without_credentials_show_every_source_and_what_it_holds(tmp_pa
     (home / ".rune" / "config").write_text(f"access_token_id: {TOKEN_ID}\nstream_url: http://x:1\n")
     cfg = tmp_path / "rune-lake.yaml"
     cfg.write_text("rune:\n  read_timeout: 5\n")
-    from flows.cli import app
+    from rune_lake.flows.cli import app
 
     with env({"RUNE_CLIENT_ACCESS_KEY": CLIENT_KEY, "HOME": str(home)}):
         res = CliRunner().invoke(app, ["settings", "--config", str(cfg)], catch_exceptions=False)

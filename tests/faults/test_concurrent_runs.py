@@ -41,7 +41,7 @@ def _start(args: list[str], env_vars: dict[str, str]) -> subprocess.Popen:
         **env_vars,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "rune_lake.flows.cli", *args],
         cwd=str(REPO),
         env=full,
         stdout=subprocess.PIPE,

@@ -106,7 +106,7 @@ def test_killed_at_a_random_moment_resumes(tmp_path, fast_config, want, seed):
             "PYTHONPATH": str(REPO),
         } | api_vars(emu)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", *args],
+            [sys.executable, "-m", "rune_lake.flows.cli", *args],
             cwd=str(REPO),
             env=env,
             stdout=subprocess.DEVNULL,

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows._run import IncompleteRun
 from rune_io.lake import Catalog, open_lake
+from rune_lake.flows._run import IncompleteRun
 from tests.faults.conftest import (
     assert_lake_consistent,
     assert_lakes_equal,

@@ -1,6 +1,6 @@
 """Hostile ids from the API (``../``, ``/``, ``#``, ``*``, ``%``, unicode, ``..``, very
 long): every file stays under the lake root, and the exact id survives in the data
-columns and the catalog. Drives ``rune_io.sync.run_chunk`` (what the Prefect task runs)
+columns and the catalog. Drives ``rune_io.pipeline.run_chunk`` (what the Prefect task runs)
 with a fake reader, so any id can be served."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pytest
 
-from rune_io import sync
+from rune_io import pipeline
+from rune_io.api.models import Event
 from rune_io.lake import Catalog, open_lake
-from rune_io.models import Event
-from rune_io.plan import Chunk, Window
+from rune_io.pipeline.plan import Chunk, Window
 from tests.faults.conftest import assert_lake_consistent, remember
 from tests.lake.conftest import day_start, make_batches, make_stream
 
@@ -74,13 +74,13 @@ def test_hostile_ids_stay_inside_the_lake_and_survive_in_the_data(tmp_path, wher
     start = day_start(DAY)
     for s in streams:
         w = Window(s.id, start, start + timedelta(days=1))
-        res = sync.run_chunk(FakeClient(), lake, s, Chunk(s.id, (w,)), run_id="hostile")
+        res = pipeline.run_chunk(FakeClient(), lake, s, Chunk(s.id, (w,)), run_id="hostile")
         assert res.ok and res.rows == 500, res.error
         if where == "patient":
-            ev = sync.events_stream(s.patient_id, [s])
+            ev = pipeline.events_stream(s.patient_id, [s])
             month = datetime(DAY.year, DAY.month, 1, tzinfo=UTC)
             ew = Window(ev.id, month, month + timedelta(days=30))
-            res = sync.run_chunk(FakeClient(), lake, ev, Chunk(ev.id, (ew,)), run_id="hostile")
+            res = pipeline.run_chunk(FakeClient(), lake, ev, Chunk(ev.id, (ew,)), run_id="hostile")
             assert res.ok and res.rows == 1, res.error
     Catalog(lake).commit()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rune_io.client import RuneClient
+from rune_io.api.client import RuneClient
 from rune_io.config import load_settings
 from rune_io.errors import ConfigError
 from tests.faults.conftest import TOKEN_ID, TOKEN_SECRET

@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from flows.backfill import BackfillRange, backfill
-from flows.refresh import refresh
 from rune_io.lake import Catalog, open_lake
+from rune_lake.flows.backfill import BackfillRange, backfill
+from rune_lake.flows.refresh import refresh
 from tests.flows.conftest import LIGHT, NOW, emulator
 from tests.flows.test_refresh import data_requests
 from tests.truth import assert_lake_equals_truth, category

@@ -8,7 +8,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from rune_lake.flows.cli import app
 
 COMMANDS = ["demo", "refresh", "backfill", "catalog", "settings", "emulator"]
 HUMAN_METAVARS = {"URL", "ID", "NAME", "DATE", "TIME", "N", "P", "H", "FILE", "ADDRESS", "VALUE"}

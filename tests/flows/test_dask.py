@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import runners
-from flows.refresh import refresh
 from rune_io.lake import Catalog, Lake, open_lake
-from rune_io.plan import Chunk, Window
-from rune_io.sync import ChunkResult
+from rune_io.pipeline import ChunkResult
+from rune_io.pipeline.plan import Chunk, Window
+from rune_lake.flows import runners
+from rune_lake.flows.refresh import refresh
 from tests.flows.conftest import emulator
 from tests.lake.conftest import BUCKET, moto_endpoint, s3_env  # noqa: F401 - fixtures
 
@@ -35,7 +35,7 @@ COHORT = {"patients": 2, "days": 2}
 
 def test_task_values_are_small_and_pickle(tmp_path):
     with emulator(patients=1, days=1) as emu:
-        from rune_io.client import RuneClient
+        from rune_io.api.client import RuneClient
         from rune_io.config import load_settings
 
         with RuneClient(load_settings()) as client:
@@ -162,7 +162,7 @@ def test_dask_cluster_by_address_on_s3_lands_the_thread_runners_lake(s3_env):  #
     from distributed import Client, LocalCluster
 
     def lakes_opened() -> list[str]:
-        from tasks import runtime
+        from rune_lake.tasks import runtime
 
         return sorted(key.split("\n", 1)[0] for key in runtime._lakes)  # their URLs
 

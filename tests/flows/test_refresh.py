@@ -8,11 +8,11 @@ from urllib.parse import parse_qs
 import duckdb
 import pytest
 
-from flows._run import IncompleteRun
-from flows.backfill import BackfillRange, backfill
-from flows.refresh import refresh
 from rune_io.lake import Catalog, open_lake
-from rune_io.plan import floor_day
+from rune_io.pipeline.plan import floor_day
+from rune_lake.flows._run import IncompleteRun
+from rune_lake.flows.backfill import BackfillRange, backfill
+from rune_lake.flows.refresh import refresh
 from tests.flows.conftest import LIGHT, NOW, emulator
 from tests.truth import assert_lake_equals_truth, category, expected, lake_rows
 

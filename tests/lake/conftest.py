@@ -16,9 +16,9 @@ import pyarrow as pa
 import pytest
 import requests
 
-from rune_io.arrow_schema import floor_us, stream_schema
+from rune_io.api.arrow_schema import floor_us, stream_schema
+from rune_io.api.models import Dimension, StreamMeta, StreamType
 from rune_io.lake import Lake, open_lake
-from rune_io.models import Dimension, StreamMeta, StreamType
 
 PATIENT = "0123456789abcdef0123456789abcdef"
 DIGIT_PATIENT = "00123456789012345678901234567890"  # all digits, leading zeros

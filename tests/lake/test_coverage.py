@@ -1,5 +1,5 @@
 """Backfill coverage: the vectorized check over a snapshot (:meth:`Snapshot.covered`)
-agrees with its definition (:func:`rune_io.plan.covers`) on daily and monthly files, for
+agrees with its definition (:func:`rune_io.pipeline.plan.covers`) on daily and monthly files, for
 upstream spans that grew later, shrank, or stayed."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from rune_io.lake import Catalog, write_stream_partition
 from rune_io.lake.snapshot import stream_bounds
-from rune_io.plan import covers, data_bounds
-from rune_io.sync import lake_partitioning, lake_table
+from rune_io.pipeline import lake_partitioning, lake_table
+from rune_io.pipeline.plan import covers, data_bounds
 from tests.lake.conftest import TREMOR_TYPE, day_start, make_batches, make_stream
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)  # upstream's first data when the lake was loaded

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from rune_io.arrow_schema import NS_SUFFIX
-from rune_io.client import RuneClient
+from rune_io.api.arrow_schema import NS_SUFFIX
+from rune_io.api.client import RuneClient
 from rune_io.config import load_settings
 from rune_io.lake import Catalog, open_lake, write_stream_partition
 from rune_io.lake.layout import partitions_between, table_name

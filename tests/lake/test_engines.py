@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rune_io.arrow_schema import floor_us, stream_schema
+from rune_io.api.arrow_schema import floor_us, stream_schema
+from rune_io.api.models import Dimension, Event, StreamType
 from rune_io.lake import Catalog, open_lake, write_events, write_stream_partition
-from rune_io.models import Dimension, Event, StreamType
 from tests.lake.conftest import (
     ACCEL_TYPE,
     DIGIT_PATIENT,

@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from rune_io.api.models import StreamMeta, StreamType
 from rune_io.lake.layout import (
     granularity,
     lake_schema,
@@ -13,7 +14,6 @@ from rune_io.lake.layout import (
     table_name,
     unslug,
 )
-from rune_io.models import StreamMeta, StreamType
 from tests.lake.conftest import ACCEL_TYPE, TREMOR_TYPE, make_stream
 
 HOSTILE = [

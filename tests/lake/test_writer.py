@@ -4,7 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rune_io.arrow_schema import TIME_TYPE
+from rune_io.api.arrow_schema import TIME_TYPE
+from rune_io.api.models import Dimension, Event, StreamType
 from rune_io.lake import (
     Catalog,
     LakeError,
@@ -15,7 +16,6 @@ from rune_io.lake import (
 )
 from rune_io.lake import writer as writer_mod
 from rune_io.lake.storage import list_files
-from rune_io.models import Dimension, Event, StreamType
 from tests.lake.conftest import ACCEL_TYPE, day_start, make_batches, make_stream
 
 DAY = date(2024, 1, 5)

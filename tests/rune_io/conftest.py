@@ -195,7 +195,7 @@ def emu_settings(emu, family: str = "access_token", **kw) -> Settings:
 @pytest.fixture
 def rc(emu, fake_sleep):
     """A RuneClient on the emulator (access token; sleeps recorded, not slept)."""
-    from rune_io.client import RuneClient
+    from rune_io.api.client import RuneClient
 
     emu.set_chaos(None)
     with RuneClient(emu_settings(emu), sleep=fake_sleep) as c:

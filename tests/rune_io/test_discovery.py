@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from rune_io.client import RuneClient
-from rune_io.discovery import discover
+from rune_io.api.client import RuneClient
+from rune_io.api.http import HttpClient
 from rune_io.errors import ConfigError
-from rune_io.http import HttpClient
-from rune_io.sync import Selection
+from rune_io.pipeline import Selection
+from rune_io.pipeline.discover import discover
 
 from .conftest import emu_settings
 
@@ -60,7 +60,7 @@ def test_discovery_overlaps_requests_and_finds_the_same(emu, in_flight):
 
 
 def test_patient_ids_and_one_category_use_the_api_filters(emu, monkeypatch):
-    from rune_io.graph import GraphClient
+    from rune_io.api.graph import GraphClient
 
     def no_listing(self):
         raise AssertionError("the org must not be listed when patient ids are given")

@@ -1,7 +1,7 @@
 """GraphQL metadata against the emulator: typed records equal its ground truth.
 
 The emulator keeps its own records (``rune_emulator.models``); :func:`as_served` maps
-them to ``rune_io.models`` with the ids in the forms the wire serves, which the client
+them to ``rune_io.api.models`` with the ids in the forms the wire serves, which the client
 keeps as they are (as the vendor SDK ``runeq`` does): an org is ``org-<x>,org`` while a
 project's ``organizationId`` is the short ``org-<x>`` (public evidence).
 """
@@ -14,12 +14,12 @@ from datetime import timedelta
 import pytest
 
 import rune_emulator.models as emu_models
-import rune_io.graph as graph_mod
-import rune_io.models as io_models
+import rune_io.api.graph as graph_mod
+import rune_io.api.models as io_models
 from rune_emulator import ChaosConfig
-from rune_io.client import RuneClient
+from rune_io.api.client import RuneClient
+from rune_io.api.models import Event, Patient, StreamMeta
 from rune_io.errors import NotFound
-from rune_io.models import Event, Patient, StreamMeta
 
 from .conftest import emu_settings
 

@@ -8,6 +8,9 @@ import random
 
 import pytest
 
+from rune_io.api.http import HttpClient, sanitize_url
+from rune_io.api.paginators import HeaderCursor, PageNumber, PageUntilEmpty, paginate
+from rune_io.api.retry import RetryPolicy, parse_retry_after
 from rune_io.errors import (
     ApiError,
     AuthError,
@@ -20,9 +23,6 @@ from rune_io.errors import (
     api_error,
     is_transient,
 )
-from rune_io.http import HttpClient, sanitize_url
-from rune_io.paginators import HeaderCursor, PageNumber, PageUntilEmpty, paginate
-from rune_io.retry import RetryPolicy, parse_retry_after
 
 from .conftest import Reply, make_settings
 

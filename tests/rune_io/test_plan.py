@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from rune_io.models import StreamMeta, StreamType
-from rune_io.plan import (
+from rune_io.api.models import StreamMeta, StreamType
+from rune_io.pipeline.plan import (
     Window,
     advance_watermark,
     chunk_windows,
@@ -158,7 +158,7 @@ def test_monthly_partitions_refetch_the_open_month_whole():
 
 
 def test_pack_chunks_packs_light_chunks_per_group_and_keeps_heavy_ones_alone():
-    from rune_io.plan import Chunk, pack_chunks
+    from rune_io.pipeline.plan import Chunk, pack_chunks
 
     def ch(sid, n=1):
         return Chunk(sid, tuple(Window(sid, D0 + i * DAY, D0 + (i + 1) * DAY) for i in range(n)))
@@ -174,7 +174,7 @@ def test_pack_chunks_packs_light_chunks_per_group_and_keeps_heavy_ones_alone():
 
 
 def test_plan_units_learns_rates_from_the_catalog():
-    from rune_io.sync import plan_units, rows_per_day
+    from rune_io.pipeline import plan_units, rows_per_day
 
     fast = StreamMeta(
         "fast",

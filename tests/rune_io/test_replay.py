@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from rune_io.client import RuneClient
+from rune_io.api.client import RuneClient
 from rune_io.lake import Catalog, open_lake, write_stream_partition
 from rune_io.lake.layout import partitions_between, table_name
 
@@ -272,7 +272,7 @@ def expect(value, column: str, stamps: set[str], data_type: str):
 def test_every_evidence_data_type_lands_exactly(shapes_replay, tmp_path, caplog):
     srv = shapes_replay
     lake = open_lake(str(tmp_path / "lake"))
-    with caplog.at_level(logging.WARNING, logger="rune_io.arrow_schema"):
+    with caplog.at_level(logging.WARNING, logger="rune_io.api.arrow_schema"):
         with RuneClient(make_settings(srv.url)) as client:
             streams = client.graph.streams_by_ids(list(SHAPES))
             write_all(client, lake, streams, DAY, DAY + timedelta(days=1))

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from rune_io.arrow_schema import stream_schema
-from rune_io.client import RuneClient
+from rune_io.api.arrow_schema import stream_schema
+from rune_io.api.client import RuneClient
+from rune_io.api.models import Dimension, StreamMeta, StreamType
+from rune_io.api.retry import RetryPolicy
+from rune_io.api.streams import CsvPageParser
 from rune_io.errors import DataError
-from rune_io.models import Dimension, StreamMeta, StreamType
-from rune_io.retry import RetryPolicy
-from rune_io.streams import CsvPageParser
 
 from .conftest import Reply, make_settings
 

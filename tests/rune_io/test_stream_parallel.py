@@ -10,13 +10,13 @@ import pytest
 import requests
 
 from rune_emulator import ChaosConfig
-from rune_io.arrow_schema import stream_schema
-from rune_io.client import RuneClient
+from rune_io.api.arrow_schema import stream_schema
+from rune_io.api.client import RuneClient
+from rune_io.api.http import HttpClient, Response
+from rune_io.api.retry import RetryPolicy
+from rune_io.api.streams import plan_sub_windows, split_window
 from rune_io.errors import DataError, ServerError
-from rune_io.http import HttpClient, Response
-from rune_io.retry import RetryPolicy
-from rune_io.streams import plan_sub_windows, split_window
-from rune_io.windows import to_unix_ns
+from rune_io.times import to_unix_ns
 from tests.truth import assert_equals_truth
 
 from .conftest import EMU_PAGE_SIZE, emu_settings

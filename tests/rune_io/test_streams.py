@@ -8,11 +8,11 @@ import pyarrow as pa
 import pytest
 
 from rune_emulator import ChaosConfig
-from rune_io.arrow_schema import stream_schema
-from rune_io.client import RuneClient
+from rune_io.api.arrow_schema import stream_schema
+from rune_io.api.client import RuneClient
+from rune_io.api.retry import RetryPolicy
 from rune_io.errors import AuthError, DataError, NotFound, ServerError, is_transient
-from rune_io.retry import RetryPolicy
-from rune_io.windows import day_windows
+from rune_io.times import day_windows
 from tests.truth import assert_equals_truth
 
 from .conftest import EMU_PAGE_SIZE, emu_settings

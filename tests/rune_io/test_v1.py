@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from rune_io.client import RuneClient
+from rune_io.api.client import RuneClient
+from rune_io.api.retry import RetryPolicy
 from rune_io.errors import DataError
-from rune_io.retry import RetryPolicy
 
 from .conftest import Reply, make_settings
 

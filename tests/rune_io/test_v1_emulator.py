@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from rune_emulator import ChaosConfig
-from rune_io.client import RuneClient
+from rune_io.api.client import RuneClient
 from rune_io.errors import AuthError, BadRequest, NotFound
 
 from .conftest import emu_settings

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from rune_io.windows import day_windows, to_unix_ns, to_utc, windows
+from rune_io.times import day_windows, to_unix_ns, to_utc, windows
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 

@@ -2,7 +2,7 @@
 
 :class:`RetryPolicy` says *what* is retried (statuses, exception types), *how often*
 (bounded attempts) and *how long to wait* (capped exponential backoff with full jitter,
-or the server's ``Retry-After``, itself capped). :mod:`rune_io.http` applies it to every
+or the server's ``Retry-After``, itself capped). :mod:`rune_io.api.http` applies it to every
 request made through a client's session; nothing else retries.
 """
 

@@ -3,7 +3,7 @@
 A paginator sets up the first request's params (:meth:`Paginator.init_request`), learns
 from each page (:meth:`Paginator.update_state`) and changes the params for the next one
 (:meth:`Paginator.update_request`). :func:`paginate` drives one through an
-:class:`~rune_io.http.HttpClient`; a page is retried as a whole (same params) by the
+:class:`~rune_io.api.http.HttpClient`; a page is retried as a whole (same params) by the
 client's retry policy before the paginator ever sees it.
 
 - :class:`HeaderCursor`: ``X-Rune-Next-Page-Token`` header -> ``page_token`` (V2) or
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from rune_io.http import HttpClient, Response
+from rune_io.api.http import HttpClient, Response
 
 T = TypeVar("T")
 

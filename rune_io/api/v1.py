@@ -29,13 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from rune_io.arrow_schema import TIME_TYPE
+from rune_io.api.arrow_schema import TIME_TYPE
+from rune_io.api.http import HttpClient, Response
+from rune_io.api.paginators import HeaderCursor, PageNumber, PageUntilEmpty, Paginator, paginate
 from rune_io.errors import DataError
-from rune_io.http import HttpClient, Response
-from rune_io.paginators import HeaderCursor, PageNumber, PageUntilEmpty, Paginator, paginate
-from rune_io.windows import TimeLike, to_unix
+from rune_io.times import TimeLike, to_unix
 
-log = logging.getLogger("rune_io.v1")
+log = logging.getLogger("rune_io.api.v1")
 
 Format = Literal["csv", "json"]
 Paging = Literal["page", "token"]
@@ -136,7 +136,7 @@ def _flatten(values: list) -> list:
 
 
 class V1Client:
-    """Reads the V1 Stream API through a shared :class:`~rune_io.http.HttpClient`."""
+    """Reads the V1 Stream API through a shared :class:`~rune_io.api.http.HttpClient`."""
 
     def __init__(self, http: HttpClient, stream_url: str | None = None) -> None:
         self.http = http

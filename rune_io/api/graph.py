@@ -1,4 +1,4 @@
-"""Rune's GraphQL metadata API, returning :mod:`rune_io.models` records.
+"""Rune's GraphQL metadata API, returning :mod:`rune_io.api.models` records.
 
 ``POST {graph_url}/graphql`` over the client's shared session (same timeouts, retry
 policy and auth headers as the stream calls). Every list follows its cursor
@@ -14,9 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from rune_io.errors import AuthError, DataError, GraphQLError, NotFound
-from rune_io.http import HttpClient, Response
-from rune_io.models import (
+from rune_io.api.http import HttpClient, Response
+from rune_io.api.models import (
     Cohort,
     Device,
     Dimension,
@@ -28,9 +27,10 @@ from rune_io.models import (
     StreamType,
     User,
 )
-from rune_io.windows import TimeLike, to_unix, to_utc, windows
+from rune_io.errors import AuthError, DataError, GraphQLError, NotFound
+from rune_io.times import TimeLike, to_unix, to_utc, windows
 
-log = logging.getLogger("rune_io.graph")
+log = logging.getLogger("rune_io.api.graph")
 
 #: the API refuses event queries spanning more than this
 MAX_EVENT_SPAN = timedelta(days=90)

@@ -8,12 +8,12 @@ from typing import Any
 
 import requests
 
+from rune_io.api.graph import GraphClient
+from rune_io.api.http import HttpClient
+from rune_io.api.retry import RetryPolicy
+from rune_io.api.streams import StreamReader
+from rune_io.api.v1 import V1Client
 from rune_io.config import Settings, load_settings
-from rune_io.graph import GraphClient
-from rune_io.http import HttpClient
-from rune_io.retry import RetryPolicy
-from rune_io.streams import StreamReader
-from rune_io.v1 import V1Client
 
 
 class RuneClient:

@@ -3,7 +3,7 @@
 :class:`HttpClient` wraps a ``requests.Session`` (connection pool, auth headers,
 ``(connect, read)`` timeouts). :meth:`HttpClient.request` reads each body whole (streamed,
 so a body cut short is detected and retried rather than half-parsed), retries what the
-:class:`~rune_io.retry.RetryPolicy` says, and turns error statuses into
+:class:`~rune_io.api.retry.RetryPolicy` says, and turns error statuses into
 :mod:`rune_io.errors`. A ``parse`` callback lets a caller validate the body inside the
 retry loop: a page that does not parse is fetched again.
 
@@ -28,11 +28,11 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
+from rune_io.api.retry import RetryPolicy, TruncatedBody, parse_retry_after
 from rune_io.config import Settings
 from rune_io.errors import ApiError, ConfigError, DataError, TransientError, api_error
-from rune_io.retry import RetryPolicy, TruncatedBody, parse_retry_after
 
-log = logging.getLogger("rune_io.http")
+log = logging.getLogger("rune_io.api.http")
 
 T = TypeVar("T")
 

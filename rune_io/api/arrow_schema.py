@@ -32,9 +32,9 @@ import logging
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rune_io.models import Dimension, StreamType
+from rune_io.api.models import Dimension, StreamType
 
-log = logging.getLogger("rune_io.arrow_schema")
+log = logging.getLogger("rune_io.api.arrow_schema")
 
 #: ``timestamp[us, tz=UTC]``: the engines' timestamp type (Spark reads it; no INT96, no ns).
 TIME_TYPE = pa.timestamp("us", tz="UTC")

@@ -1,7 +1,7 @@
 """Small typed records for Rune metadata.
 
-These are the shapes every layer agrees on: ``rune_io.graph`` produces them from the
-GraphQL API, ``rune_io.streams`` reads data for a :class:`StreamMeta`, ``rune_io.lake``
+These are the shapes every layer agrees on: ``rune_io.api.graph`` produces them from the
+GraphQL API, ``rune_io.api.streams`` reads data for a :class:`StreamMeta`, ``rune_io.lake``
 turns a :class:`StreamMeta` into table names and data columns, and the flows pass
 their ids around. They are frozen dataclasses: hashable, picklable, cheap.
 """

@@ -3,7 +3,7 @@
 The requests a cohort-wide refresh makes before any data moves grow with the cohort
 (at least one ``streamList`` per patient), so they overlap: up to
 ``Settings.discovery_concurrency`` (default 8) are in flight at once, each worker thread
-on its own HTTP session (:func:`rune_io.streams.worker_http`). Only the org's patient
+on its own HTTP session (:func:`rune_io.api.streams.worker_http`). Only the org's patient
 list is a chain of pages that must go one after another. The API's filters are used
 where it has them:
 
@@ -21,19 +21,43 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from typing import TypeVar
 
+from rune_io.api.graph import GraphClient
+from rune_io.api.models import Patient, StreamMeta
+from rune_io.api.streams import worker_http
 from rune_io.errors import ConfigError, NotFound
-from rune_io.graph import GraphClient
-from rune_io.models import Patient, StreamMeta
-from rune_io.streams import worker_http
 
-log = logging.getLogger("rune_io.discovery")
+log = logging.getLogger("rune_io.pipeline.discover")
 
 T = TypeVar("T")
 R = TypeVar("R")
 #: ``progress(what, done, total)``, called as requests finish (e.g. the CLI's bar).
 Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which part of the cohort a run covers; empty fields mean "all"."""
+
+    org_id: str | None = None
+    projects: tuple[str, ...] = ()
+    cohorts: tuple[str, ...] = ()
+    patients: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    measurements: tuple[str, ...] = ()
+    device_types: tuple[str, ...] = ()
+    stream_ids: tuple[str, ...] = ()
+    include_events: bool = True
+
+    def describe(self) -> str:
+        parts = [
+            f"{k}={','.join(v) if isinstance(v, tuple) else v}"
+            for k, v in asdict(self).items()
+            if v and k != "include_events"
+        ]
+        return " ".join(parts) or "whole active org"
 
 
 def client_key_needs_patient(graph: GraphClient, patients: Sequence[str]) -> None:
@@ -111,8 +135,14 @@ def _members(kind: str, fetch: Callable[[], list[Patient]], ident: str) -> list[
         ) from None
 
 
-def discover(graph: GraphClient, sel, *, concurrency: int | None = None, progress=None):
-    """Patients and streams of a :class:`rune_io.sync.Selection`, sorted by id."""
+def discover(
+    graph: GraphClient,
+    sel: Selection,
+    *,
+    concurrency: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[Patient], list[StreamMeta]]:
+    """Patients and streams of a :class:`Selection`, sorted by id."""
     client_key_needs_patient(graph, sel.patients)
     size = concurrency or graph.http.settings.discovery_concurrency
     pool = _Pool(graph, size, progress)
@@ -121,10 +151,11 @@ def discover(graph: GraphClient, sel, *, concurrency: int | None = None, progres
         streams = _select_streams(pool, sel, patients)
     finally:
         pool.close()
+    log.info("discovered %d patients, %d streams (%s)", len(patients), len(streams), sel.describe())
     return patients, streams
 
 
-def select_patients(graph: GraphClient, sel) -> list[Patient]:
+def select_patients(graph: GraphClient, sel: Selection) -> list[Patient]:
     """Patients of a selection alone (e.g. to group a cohort for fan-out)."""
     client_key_needs_patient(graph, sel.patients)
     pool = _Pool(graph, graph.http.settings.discovery_concurrency, None)

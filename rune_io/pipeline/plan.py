@@ -1,6 +1,6 @@
 """Planning: which (stream, partition) windows a run fetches, and how they are grouped.
 
-Plain functions over :class:`~rune_io.models.StreamMeta` and watermarks; no I/O, so the
+Plain functions over :class:`~rune_io.api.models.StreamMeta` and watermarks; no I/O, so the
 incremental rules are tested directly:
 
 - A window is one lake partition of one stream (a UTC day, or a UTC month for low-rate
@@ -19,12 +19,16 @@ incremental rules are tested directly:
 
 from __future__ import annotations
 
+import fnmatch
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from rune_io.models import StreamMeta
-from rune_io.windows import TimeLike, to_utc
+from rune_io.api.models import StreamMeta
+from rune_io.lake.layout import EVENTS_TABLE, granularity
+from rune_io.pipeline.sources import EVENTS_PREFIX, lake_partitioning, lake_table
+from rune_io.times import TimeLike, to_utc
 
 _DAY = timedelta(days=1)
 _US = timedelta(microseconds=1)
@@ -290,8 +294,83 @@ def advance_watermark(
     return mark
 
 
-def landed_by_stream(windows: Iterable[Window]) -> Mapping[str, list[Window]]:
-    out: dict[str, list[Window]] = {}
-    for w in windows:
-        out.setdefault(w.stream_id, []).append(w)
-    return out
+# -- refresh chunks and task packing ----------------------------------------------------
+
+
+def plan_chunks(
+    streams: Sequence[StreamMeta],
+    watermarks: Mapping[str, datetime],
+    *,
+    lookback_days: int = 0,
+    since: datetime | None = None,
+    chunk_days: int = 7,
+) -> list[Chunk]:
+    """Chunks of an incremental refresh of ``streams``."""
+    windows: list[Window] = []
+    for s in streams:
+        windows += plan_refresh(
+            s,
+            watermarks.get(s.id),
+            lookback_days=lookback_days,
+            since=since,
+            partitioning=lake_partitioning,
+        )
+    return chunk_windows(windows, chunk_days)
+
+
+#: Rows per day assumed for a stream the catalog has not seen yet, by table (fnmatch),
+#: first match wins. After its first load, a stream's measured rate replaces the prior.
+ROWS_PER_DAY_PRIOR: tuple[tuple[str, float], ...] = (
+    ("*__acceleration", 4_320_000),  # 50 Hz watch motion
+    ("vitals__*", 20_000),
+    (EVENTS_TABLE, 50),
+)
+#: Priors of other tables: daily tables are assumed fast, monthly ones slow.
+DAILY_PRIOR, MONTHLY_PRIOR = 1_000_000.0, 2_000.0
+#: Rows a task aims at: light chunks of one patient are packed up to this.
+TASK_ROWS = 2_000_000
+
+
+def _prior(table: str) -> float:
+    for pattern, rate in ROWS_PER_DAY_PRIOR:
+        if fnmatch.fnmatchcase(table, pattern):
+            return rate
+    return DAILY_PRIOR if granularity(table) == "date" else MONTHLY_PRIOR
+
+
+def rows_per_day(files: Iterable[Mapping]) -> dict[str, float]:
+    """Measured rows per day of each stream (events: ``events/<patient>``) from catalog
+    file entries: a file's rows over the days its partition has data for."""
+    rows: dict[str, float] = {}
+    days: dict[str, float] = {}
+    for f in files:
+        if f.get("deleted"):
+            continue
+        key = f["stream_id"] or f"{EVENTS_PREFIX}{f['patient_id']}"
+        if str(f["partition"]).startswith("date="):
+            span = 1.0
+        else:
+            start, last = f["partition_start"], f["max_time"] or f["partition_start"]
+            span = max(1.0, math.ceil((last - start) / timedelta(days=1)))
+        rows[key] = rows.get(key, 0.0) + float(f["rows"])
+        days[key] = days.get(key, 0.0) + span
+    return {k: rows[k] / days[k] for k in rows}
+
+
+def plan_units(
+    chunks: Sequence[Chunk],
+    streams: Mapping[str, StreamMeta],
+    rates: Mapping[str, float],
+    *,
+    task_rows: float = TASK_ROWS,
+) -> list[WorkUnit]:
+    """Pack chunks into tasks: a heavy chunk (e.g. a week of 50 Hz) runs alone; a
+    patient's light chunks (symptoms, LFP trends, heart rate, events) share one task, so
+    per-task orchestration stays small next to the work."""
+
+    def cost(c: Chunk) -> float:
+        s = streams[c.stream_id]
+        rate = rates.get(s.id, _prior(lake_table(s)))
+        return rate * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
+
+    return pack_chunks(chunks, cost, task_rows, group=lambda c: streams[c.stream_id].patient_id)

@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import requests
 
-from rune_io.arrow_schema import (
+from rune_io.api.arrow_schema import (
     SERVED_EXTRA_TYPES,
     floor_us,
     is_timestamp,
@@ -55,14 +55,14 @@ from rune_io.arrow_schema import (
     warn_unknown,
     wire_types,
 )
+from rune_io.api.http import HttpClient, Response
+from rune_io.api.models import StreamMeta, StreamType
+from rune_io.api.paginators import NEXT_PAGE_HEADER, HeaderCursor, paginate
 from rune_io.errors import DataError
 from rune_io.faults import crash_point
-from rune_io.http import HttpClient, Response
-from rune_io.models import StreamMeta, StreamType
-from rune_io.paginators import NEXT_PAGE_HEADER, HeaderCursor, paginate
-from rune_io.windows import TimeLike, to_unix_ns, to_utc
+from rune_io.times import TimeLike, to_unix_ns, to_utc
 
-log = logging.getLogger("rune_io.streams")
+log = logging.getLogger("rune_io.api.streams")
 
 _COLUMN_NO = re.compile(r"In CSV column #(\d+)")
 _SECOND_NS = 1_000_000_000
@@ -77,7 +77,7 @@ def stream_path(stream_id: str) -> str:
 class CsvPageParser:
     """Parse one V2 CSV page (``timestamp=unixns``) into a batch of ``stream_schema`` columns.
 
-    Columns are typed from the stream type's dimensions (see :mod:`rune_io.arrow_schema`):
+    Columns are typed from the stream type's dimensions (see :mod:`rune_io.api.arrow_schema`):
     a timestamp dimension ``d`` (unix ns on the wire) becomes ``d`` (microseconds, floor)
     and ``d_ns`` (exact); floats are parsed from their text to the same double; only an
     empty cell is null (``nan`` is a float, ``NA`` a string).
@@ -330,7 +330,7 @@ class _Prefetcher:
 
 
 class StreamReader:
-    """Reads V2 stream data through a shared :class:`~rune_io.http.HttpClient`.
+    """Reads V2 stream data through a shared :class:`~rune_io.api.http.HttpClient`.
 
     Args:
         http: the shared client.
@@ -418,7 +418,7 @@ class StreamReader:
         Raises:
             DataError: a page kept failing to parse; the message names the stream,
                 (sub-)window and page.
-            ApiError, TransientError: see :meth:`rune_io.http.HttpClient.request`; from
+            ApiError, TransientError: see :meth:`rune_io.api.http.HttpClient.request`; from
                 a parallel read they carry a note (``__notes__``) naming the stream,
                 sub-window and page.
         """
