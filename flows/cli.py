@@ -27,6 +27,7 @@ from rune_lake.flows.cli_run import (
     show_duckdb_sample,
     user_errors,
 )
+from rune_lake.flows.server import app as server_app
 
 app = typer.Typer(
     name="rune-lake",
@@ -37,6 +38,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: one line per option, metavars as given
     context_settings={"max_content_width": 120},
 )
+app.add_typer(server_app, name="server")
 
 
 def _emulator(module: str = "rune_emulator"):
@@ -187,14 +189,15 @@ def backfill(
     quiet_prefect(verbose)
     set_runner(runner, workers)
     with user_errors():
+        start_d, end_d = _parse_date("--start", start), _parse_date("--end", end)
         from pydantic import ValidationError
 
         from rune_lake.flows.backfill import BackfillRange
 
         try:
             rng = BackfillRange(
-                start=_parse_date("--start", start),
-                end=_parse_date("--end", end),
+                start=start_d,
+                end=end_d,
                 projects=project or [],
                 cohorts=cohort or [],
                 patients=patient or [],

@@ -19,7 +19,11 @@ EXIT_USAGE = 2
 
 def quiet_prefect(verbose: bool) -> None:
     """Keep Prefect's console quiet unless --verbose: logs still reach the Prefect API,
-    and the CLI prints progress and a summary. Must run before Prefect is imported."""
+    and the CLI prints progress and a summary. Must run before Prefect is imported: it
+    also points Prefect at the server of `rune-lake server start` when one runs."""
+    from rune_lake.flows.server import reuse_local_server
+
+    reuse_local_server()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
@@ -131,12 +135,15 @@ def prefect_api_for_runner():
         yield
 
 
-try:  # the errors of a Prefect API that went away (httpx is Prefect's client)
-    import httpx
+def _prefect_api_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a Prefect API that went away (httpx is Prefect's client); imported
+    when a flow runs, so `--help` and bad input do not pay for httpx."""
+    try:
+        import httpx
 
-    _PREFECT_API_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
-except ImportError:  # pragma: no cover - prefect always brings httpx
-    _PREFECT_API_ERRORS = ()
+        return (httpx.TransportError,)
+    except ImportError:  # pragma: no cover - prefect always brings httpx
+        return ()
 
 
 @contextmanager
@@ -162,7 +169,7 @@ def _prefect_api_loss():
     try:
         with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 1}):
             yield PREFECT_API_URL.value() or "the temporary local server"
-    except _PREFECT_API_ERRORS:
+    except _prefect_api_errors():
         raise  # the process exits; the services still drain into the dead API: stay quiet
     except BaseException:
         services.removeFilter(quiet)
@@ -186,7 +193,9 @@ def run_flow(fn, **params) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rune_lake.flows import _run
+    from rune_lake.flows.server import announce_reuse
 
+    announce_reuse()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -207,7 +216,7 @@ def run_flow(fn, **params) -> int:
     try:
         with prefect_api_for_runner(), progress, _prefect_api_loss() as api_url:
             state = fn(return_state=True, **params)
-    except _PREFECT_API_ERRORS as exc:
+    except _prefect_api_errors() as exc:
         raise fail(
             f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): what "
             "landed is in the lake, and the next run commits or repairs it; start the Prefect "

@@ -1,0 +1,424 @@
+"""End to end: whole processes as a user runs them, side by side in one run.
+
+    .venv/bin/python bench/bench_e2e.py [--rounds 3 --patients 3 --days 2 --write]
+
+Against one emulator in its own process (the demo's default cohort, clock pinned), every
+job is a fresh process, timed from spawn to exit, with its peak RSS (``ru_maxrss`` of
+the child from ``wait4``: the largest of it and the processes it waited for; the
+bench's own process is small, so nothing leaks in through ``fork``):
+
+1. the whole cohort (every stream of every patient):
+   (a) a plain runeq 0.18.1 script: discover patients and streams, then
+       ``get_stream_dataframe`` (pandas) and ``to_parquet`` per stream, one at a time;
+   (b) the raw download: the very same V2 pages (``format=csv&timestamp=unixns``)
+       fetched with ``requests`` and thrown away, one token chain per stream, on 1 and on
+       4 threads (the ceiling is the faster);
+   (c) ``rune-lake refresh --lake NEW`` with no Prefect server configured (the embedded
+       temporary server a newcomer gets);
+2. one 50 Hz stream-day (the fullest UTC day of one acceleration axis):
+   the runeq script (``get_stream_dataframe`` + ``to_parquet``) vs
+   ``rune-lake backfill --stream-id S --start D --end D+1 --no-events``, without and with
+   a running Prefect server (``rune-lake server start``; the reuse is automatic).
+
+Every round runs every job once (order fixed); medians of ``--rounds`` are reported.
+One warm-up round is run first and not counted (the emulator's render cache, the Prefect
+database's migrations, the OS page cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## End to end"
+NOW = "2026-11-20T00:00:00+00:00"
+BIN = ROOT / ".venv" / "bin"
+RUNE_LAKE = str(BIN / "rune-lake") if (BIN / "rune-lake").exists() else "rune-lake"
+
+# -- the user's scripts (run as `python -c`) ---------------------------------------------
+
+RUNEQ_COHORT = """
+import sys, os
+from runeq import initialize
+from runeq.resources.patient import get_all_patients
+from runeq.resources.stream_metadata import get_patient_stream_metadata
+url, out, start, end = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+initialize(stream_url=url, graph_url=url, access_token_id=os.environ["RUNE_ACCESS_TOKEN_ID"],
+           access_token_secret=os.environ["RUNE_ACCESS_TOKEN_SECRET"])
+rows = 0
+for patient in get_all_patients():
+    for meta in get_patient_stream_metadata(patient.id):
+        df = meta.get_stream_dataframe(start_time=start, end_time=end)
+        df.to_parquet(os.path.join(out, meta.id + ".parquet"))
+        rows += len(df)
+print(rows)
+"""
+
+RUNEQ_STREAM = """
+import sys, os
+from runeq import initialize
+from runeq.resources.stream_metadata import get_stream_metadata
+url, out, sid, start, end = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+initialize(stream_url=url, graph_url=url, access_token_id=os.environ["RUNE_ACCESS_TOKEN_ID"],
+           access_token_secret=os.environ["RUNE_ACCESS_TOKEN_SECRET"])
+df = get_stream_metadata(sid).get_stream_dataframe(start_time=start, end_time=end)
+df.to_parquet(os.path.join(out, sid + ".parquet"))
+print(len(df))
+"""
+
+RAW = """
+import sys, os, threading
+from concurrent.futures import ThreadPoolExecutor
+import requests
+url, threads, lo, hi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ids = sys.argv[5:]
+local = threading.local()
+def session():
+    if not hasattr(local, "s"):
+        local.s = requests.Session()
+        local.s.headers.update({
+            "X-Rune-User-Access-Token-Id": os.environ["RUNE_ACCESS_TOKEN_ID"],
+            "X-Rune-User-Access-Token-Secret": os.environ["RUNE_ACCESS_TOKEN_SECRET"]})
+    return local.s
+def chain(sid):
+    params = {"start_time_ns": lo, "end_time_ns": hi, "format": "csv",
+              "timestamp": "unixns", "translate_enums": "True"}
+    n = 0
+    while True:
+        r = session().get(f"{url}/v2/streams/{sid}", params=params, timeout=(10, 300))
+        r.raise_for_status()
+        n += max(r.content.count(b"\\n") - 1, 0)
+        token = r.headers.get("X-Rune-Next-Page-Token")
+        if not token:
+            return n
+        params["page_token"] = token
+with ThreadPoolExecutor(threads) as pool:
+    print(sum(pool.map(chain, ids)))
+"""
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def timed(cmd: list[str], env: dict[str, str], log: Path) -> dict:
+    """Run ``cmd`` to its end: wall seconds, peak RSS (MB), exit code, its stdout."""
+    with log.open("w") as fh:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    text = log.read_text()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{text[-3000:]}")
+    return {"s": wall, "rss_mb": usage.ru_maxrss / 1024, "out": text}
+
+
+def start_emulator(patients: int, days: int, page_size: int) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rune_emulator", "--port", "0", "--seed", "0"]
+        + ["--patients", str(patients), "--days", str(days), "--now", NOW]
+        + ["--page-size", str(page_size)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    m = re.search(r"(http://\S+)", line)
+    if not m:
+        proc.kill()
+        raise RuntimeError(f"emulator did not start: {line!r}")
+    return proc, m.group(1)
+
+
+def environment(url: str, prefect_home: Path) -> dict[str, str]:
+    from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNE_", "PREFECT_"))}
+    env.update(
+        RUNE_STREAM_URL=url,
+        RUNE_GRAPH_URL=url,
+        RUNE_ACCESS_TOKEN_ID=DEMO_ACCESS_TOKEN_ID,
+        RUNE_ACCESS_TOKEN_SECRET=DEMO_ACCESS_TOKEN_SECRET,
+        PREFECT_HOME=str(prefect_home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # a fresh PREFECT_HOME's first embedded server migrates its database: slow here
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )
+    return env
+
+
+def stream_list(url: str) -> tuple[list[str], str, float]:
+    """Every stream id of the cohort, and one 50 Hz axis with its fullest UTC day."""
+    from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
+    from rune_io.api.client import RuneClient
+    from rune_io.config import load_settings
+
+    settings = load_settings(
+        stream_url=url,
+        graph_url=url,
+        environ={},
+        access_token_id=DEMO_ACCESS_TOKEN_ID,
+        access_token_secret=DEMO_ACCESS_TOKEN_SECRET,
+    )
+    with RuneClient(settings) as client:
+        ids, accel = [], []
+        for p in client.graph.patients():
+            for s in client.graph.streams(patient_id=p.id):
+                ids.append(s.id)
+                if s.stream_type.id == "acceleration":
+                    accel.append(s)
+    stream = accel[0]
+    now = datetime.fromisoformat(NOW)
+    day = now - timedelta(days=1)  # the last whole UTC day before the pinned clock
+    return ids, stream.id, day.timestamp()
+
+
+# -- the jobs ----------------------------------------------------------------------------
+
+
+def jobs(args, url: str, ids: list[str], accel: str, day: float, work: Path, env) -> dict:
+    now = datetime.fromisoformat(NOW)
+    lo = now - timedelta(days=args.days + 1)
+    lo_s, hi_s = lo.timestamp(), now.timestamp() + 60
+    lo_ns, hi_ns = int(lo_s) * 10**9, int(hi_s) * 10**9
+    d0 = datetime.fromtimestamp(day, UTC).date()
+    py = sys.executable
+
+    def fresh(name: str) -> Path:
+        path = work / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def bf() -> list[str]:
+        return [RUNE_LAKE, "backfill", "--lake", str(fresh("bf")), "--stream-id", accel]
+        # (the window and --no-events follow)
+
+    day_args = ["--start", d0.isoformat(), "--end", (d0 + timedelta(days=1)).isoformat()]
+    return {
+        "cohort_runeq": lambda: [
+            py,
+            "-c",
+            RUNEQ_COHORT,
+            url,
+            str(fresh("rq")),
+            repr(lo_s),
+            repr(hi_s),
+        ],  # fmt: skip
+        "cohort_raw_1": lambda: [py, "-c", RAW, url, "1", str(lo_ns), str(hi_ns), *ids],
+        "cohort_raw_4": lambda: [py, "-c", RAW, url, "4", str(lo_ns), str(hi_ns), *ids],
+        "cohort_refresh": lambda: [RUNE_LAKE, "refresh", "--lake", str(fresh("lake"))],
+        "day_runeq": lambda: [
+            py,
+            "-c",
+            RUNEQ_STREAM,
+            url,
+            str(fresh("rqd")),
+            accel,
+            repr(day),
+            repr(day + 86400),
+        ],  # fmt: skip
+        "day_backfill": lambda: bf() + day_args + ["--no-events"],
+    }
+
+
+@contextmanager
+def running_server(env: dict[str, str], how: str):
+    """A Prefect server for the stream-day's second backfill: ``rune-lake server start``
+    (later commands find it by themselves), or ``prefect server start`` with
+    ``PREFECT_API_URL`` exported (how it was done before ``rune-lake server``)."""
+    if how == "rune-lake":
+        cmd = [RUNE_LAKE, "server"]
+        p = subprocess.run(cmd + ["start"], env=env, cwd=ROOT, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"rune-lake server start failed: {p.stdout}{p.stderr}")
+        print(p.stdout.strip(), flush=True)
+        try:
+            yield env
+        finally:
+            subprocess.run(cmd + ["stop"], env=env, cwd=ROOT, capture_output=True, check=True)
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    log = open(Path(env["PREFECT_HOME"]).parent / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("prefect server did not start") from None
+                time.sleep(0.5)
+        yield {**env, "PREFECT_API_URL": api}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def rows_of(label: str, text: str) -> int | None:
+    if label.startswith(("cohort_runeq", "cohort_raw", "day_runeq")):
+        nums = re.findall(r"^(\d+)$", text, re.M)
+        return int(nums[-1]) if nums else None
+    m = re.search(r"([\d,]+) rows", text)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def run(args) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    emu, url = start_emulator(args.patients, args.days, args.page_size)
+    results: dict = {"rounds": [], "load": []}
+    try:
+        ids, accel, day = stream_list(url)
+        env = environment(url, work / "prefect-home")
+        labels = jobs(args, url, ids, accel, day, work, env)
+        for rnd in range(args.rounds + 1):  # round 0 warms up
+            got: dict = {}
+            load0 = os.getloadavg()[0]
+            for label, cmd in labels.items():
+                got[label] = timed(cmd(), env, work / f"{label}.log")
+                print(f"round {rnd} {label:15s} {got[label]['s']:6.1f} s "
+                      f"{got[label]['rss_mb']:6.0f} MB  rows {rows_of(label, got[label]['out'])}",
+                      flush=True)  # fmt: skip
+            with running_server(env, args.server) as senv:
+                got["day_backfill_server"] = timed(labels["day_backfill"](), senv, work / "s.log")
+                print(f"round {rnd} day_backfill_server {got['day_backfill_server']['s']:6.1f} s "
+                      f"{got['day_backfill_server']['rss_mb']:6.0f} MB", flush=True)  # fmt: skip
+            if rnd:
+                for label, g in got.items():
+                    g["rows"] = rows_of(label, g.pop("out"))
+                results["rounds"].append(got)
+                results["load"].append((load0, os.getloadavg()[0]))
+    finally:
+        emu.terminate()
+        emu.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def median(res: dict, label: str, key: str = "s") -> float:
+    return statistics.median(r[label][key] for r in res["rounds"])
+
+
+def render(args, res: dict) -> str:
+    m = {label: median(res, label) for label in res["rounds"][0]}
+    rss = {label: median(res, label, "rss_mb") for label in res["rounds"][0]}
+    rows = {label: res["rounds"][0][label].get("rows") for label in res["rounds"][0]}
+    raw = min(m["cohort_raw_1"], m["cohort_raw_4"])
+    loads = ", ".join(f"{a:.1f}-{b:.1f}" for a, b in res["load"])
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    x_cohort = m["cohort_runeq"] / m["cohort_refresh"]
+    ceiling = raw / m["cohort_refresh"]
+    x_day = m["day_runeq"] / m["day_backfill"]
+    x_day_srv = m["day_runeq"] / m["day_backfill_server"]
+    names = {
+        "cohort_runeq": "whole cohort: runeq script (pandas, `to_parquet` per stream)",
+        "cohort_raw_1": "whole cohort: raw download, 1 thread (pages fetched and discarded)",
+        "cohort_raw_4": "whole cohort: raw download, 4 threads",
+        "cohort_refresh": "whole cohort: `rune-lake refresh` (embedded, no server)",
+        "day_runeq": "one 50 Hz stream-day: runeq script",
+        "day_backfill": "one 50 Hz stream-day: `rune-lake backfill` (embedded, no server)",
+        "day_backfill_server": "one 50 Hz stream-day: `rune-lake backfill`, server running",
+    }
+    lines = [
+        SECTION,
+        "",
+        f"What: whole processes as a user runs them (spawn to exit), side by side in one run, "
+        f"against one emulator in its own process: the default cohort ({args.patients} patients "
+        f"x {args.days} days, every stream, clock pinned at {NOW}), V2 pages of "
+        f"{args.page_size:,} rows. Medians of {args.rounds} rounds after one warm-up round; "
+        "peak RSS is the child's `ru_maxrss` (median). See the script's docstring for each job.",
+        "",
+        "Reproduce: `.venv/bin/python bench/bench_e2e.py --write` "
+        "(options `--rounds`, `--patients`, `--days`).",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} / "
+        f"{os.cpu_count()} CPUs / Python {platform.python_version()}; load average (1 min) "
+        f"before-after each round: {loads} (the 2 CPUs were shared with other engineers' work).",
+        "",
+        "| job | median (s) | peak RSS (MB) | rows |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, name in names.items():
+        n = rows.get(label)
+        lines.append(f"| {name} | {m[label]:.1f} | {rss[label]:.0f} | {n or 0:,} |")
+    lines += [
+        "",
+        f"Whole cohort: `refresh` is **{x_cohort:.2f}x the runeq script** (target >= 3x: "
+        f"{met(x_cohort >= 3)}) and **{100 * ceiling:.0f}% of the raw-download ceiling** "
+        f"(target >= 80%: {met(ceiling >= 0.8)}), peak RSS **{rss['cohort_refresh']:.0f} MB** "
+        f"(target <= 1024 MB at 4 workers: {met(rss['cohort_refresh'] <= 1024)}). "
+        f"One stream-day: `backfill` is **{x_day:.2f}x runeq** embedded (target >= 1x: "
+        f"{met(x_day >= 1)}) and **{x_day_srv:.2f}x** with a running server (target >= 2x: "
+        f"{met(x_day_srv >= 2)}).",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    doc = path.read_text()
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(doc):
+        doc = pattern.sub(lambda _: text + "\n", doc)
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    path.write_text(doc.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--patients", type=int, default=3)
+    p.add_argument("--days", type=int, default=2)
+    p.add_argument("--page-size", type=int, default=100_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--server",
+        choices=("rune-lake", "prefect"),
+        default="rune-lake",
+        help="how the stream-day's running server is started",
+    )
+    p.add_argument("--json", default="bench_e2e.json", help="raw results (JSON)")
+    p.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in BENCHMARKS.md")
+    args = p.parse_args()
+    res = run(args)
+    Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}))
+    text = render(args, res)
+    print(text)
+    if args.write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
