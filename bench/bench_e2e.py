@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -129,14 +130,27 @@ def timed(cmd: list[str], env: dict[str, str], log: Path) -> dict:
     return {"s": wall, "rss_mb": usage.ru_maxrss / 1024, "out": text}
 
 
-def start_emulator(patients: int, days: int, page_size: int) -> tuple[subprocess.Popen, str]:
+EMULATOR = """
+import sys, time
+from datetime import datetime
+from rune_emulator import EmulatorConfig, running_emulator
+patients, days, page, motion, now = sys.argv[1:6]
+cfg = EmulatorConfig(seed=0, patients=int(patients), days=int(days), page_size=int(page),
+                     motion_hours=float(motion), now=datetime.fromisoformat(now))
+with running_emulator(cfg) as emu:
+    print(emu.url, flush=True)
+    while True:
+        time.sleep(3600)
+"""
+
+
+def start_emulator(
+    patients: int, days: int, page_size: int, motion_hours: float = 1.0
+) -> tuple[subprocess.Popen, str]:
+    """The emulator in its own process (``motion_hours`` is not a flag of its CLI)."""
+    args = [str(patients), str(days), str(page_size), str(motion_hours), NOW]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rune_emulator", "--port", "0", "--seed", "0"]
-        + ["--patients", str(patients), "--days", str(days), "--now", NOW]
-        + ["--page-size", str(page_size)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
+        [sys.executable, "-c", EMULATOR, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     line = proc.stdout.readline() if proc.stdout else ""
     m = re.search(r"(http://\S+)", line)
@@ -163,8 +177,8 @@ def environment(url: str, prefect_home: Path) -> dict[str, str]:
     return env
 
 
-def stream_list(url: str) -> tuple[list[str], str, float]:
-    """Every stream id of the cohort, and one 50 Hz axis with its fullest UTC day."""
+def stream_list(url: str) -> tuple[list[str], str]:
+    """Every stream id of the emulator's cohort, and its first 50 Hz acceleration axis."""
     from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
     from rune_io.api.client import RuneClient
     from rune_io.config import load_settings
@@ -182,69 +196,64 @@ def stream_list(url: str) -> tuple[list[str], str, float]:
             for s in client.graph.streams(patient_id=p.id):
                 ids.append(s.id)
                 if s.stream_type.id == "acceleration":
-                    accel.append(s)
-    stream = accel[0]
-    now = datetime.fromisoformat(NOW)
-    day = now - timedelta(days=1)  # the last whole UTC day before the pinned clock
-    return ids, stream.id, day.timestamp()
+                    accel.append(s.id)
+    return ids, accel[0]
 
 
 # -- the jobs ----------------------------------------------------------------------------
 
 
-def jobs(args, url: str, ids: list[str], accel: str, day: float, work: Path, env) -> dict:
+def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path) -> dict:
+    """label -> (a function making the command, which emulator it reads)."""
     now = datetime.fromisoformat(NOW)
     lo = now - timedelta(days=args.days + 1)
     lo_s, hi_s = lo.timestamp(), now.timestamp() + 60
     lo_ns, hi_ns = int(lo_s) * 10**9, int(hi_s) * 10**9
-    d0 = datetime.fromtimestamp(day, UTC).date()
-    py = sys.executable
+    d0 = (now - timedelta(days=1)).date()  # the last whole UTC day before the clock
+    day = datetime(d0.year, d0.month, d0.day, tzinfo=UTC).timestamp()
+    py, exe = sys.executable, args.rune_lake
 
-    def fresh(name: str) -> Path:
+    def fresh(name: str) -> str:
         path = work / name
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-        return path
+        return str(path)
 
-    def bf() -> list[str]:
-        return [RUNE_LAKE, "backfill", "--lake", str(fresh("bf")), "--stream-id", accel]
-        # (the window and --no-events follow)
-
-    day_args = ["--start", d0.isoformat(), "--end", (d0 + timedelta(days=1)).isoformat()]
+    bf = [exe, "backfill", "--stream-id", accel, "--start", d0.isoformat()]
+    bf += ["--end", (d0 + timedelta(days=1)).isoformat(), "--no-events", "--lake"]
+    raw = [py, "-c", RAW, cohort]
     return {
-        "cohort_runeq": lambda: [
-            py,
-            "-c",
-            RUNEQ_COHORT,
-            url,
-            str(fresh("rq")),
-            repr(lo_s),
-            repr(hi_s),
-        ],  # fmt: skip
-        "cohort_raw_1": lambda: [py, "-c", RAW, url, "1", str(lo_ns), str(hi_ns), *ids],
-        "cohort_raw_4": lambda: [py, "-c", RAW, url, "4", str(lo_ns), str(hi_ns), *ids],
-        "cohort_refresh": lambda: [RUNE_LAKE, "refresh", "--lake", str(fresh("lake"))],
-        "day_runeq": lambda: [
-            py,
-            "-c",
-            RUNEQ_STREAM,
-            url,
-            str(fresh("rqd")),
-            accel,
-            repr(day),
-            repr(day + 86400),
-        ],  # fmt: skip
-        "day_backfill": lambda: bf() + day_args + ["--no-events"],
+        "cohort_runeq": (
+            lambda: [py, "-c", RUNEQ_COHORT, cohort, fresh("rq"), repr(lo_s), repr(hi_s)],
+            cohort,
+        ),
+        "cohort_raw_1": (lambda: raw + ["1", str(lo_ns), str(hi_ns), *ids], cohort),
+        "cohort_raw_4": (lambda: raw + ["4", str(lo_ns), str(hi_ns), *ids], cohort),
+        "cohort_refresh": (lambda: [exe, "refresh", "--lake", fresh("lake")], cohort),
+        "day_runeq": (
+            lambda: [
+                py,
+                "-c",
+                RUNEQ_STREAM,
+                day_url,
+                fresh("rqd"),
+                accel,
+                repr(day),
+                repr(day + 86400),
+            ],  # fmt: skip
+            day_url,
+        ),
+        "day_backfill": (lambda: bf + [fresh("bf")], day_url),
     }
 
 
 @contextmanager
-def running_server(env: dict[str, str], how: str):
+def running_server(env: dict[str, str], args):
     """A Prefect server for the stream-day's second backfill: ``rune-lake server start``
     (later commands find it by themselves), or ``prefect server start`` with
     ``PREFECT_API_URL`` exported (how it was done before ``rune-lake server``)."""
-    if how == "rune-lake":
-        cmd = [RUNE_LAKE, "server"]
+    if args.server == "rune-lake":
+        cmd = [args.rune_lake, "server"]
         p = subprocess.run(cmd + ["start"], env=env, cwd=ROOT, capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(f"rune-lake server start failed: {p.stdout}{p.stderr}")
@@ -260,7 +269,7 @@ def running_server(env: dict[str, str], how: str):
     api = f"http://127.0.0.1:{port}/api"
     log = open(Path(env["PREFECT_HOME"]).parent / "server.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        [str(Path(args.rune_lake).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
@@ -290,32 +299,41 @@ def rows_of(label: str, text: str) -> int | None:
 
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    emu, url = start_emulator(args.patients, args.days, args.page_size)
+    emus: list[subprocess.Popen] = []
     results: dict = {"rounds": [], "load": []}
     try:
-        ids, accel, day = stream_list(url)
-        env = environment(url, work / "prefect-home")
-        labels = jobs(args, url, ids, accel, day, work, env)
+        emu, cohort = start_emulator(args.patients, args.days, args.page_size)
+        emus.append(emu)
+        # one patient whose watch records 50 Hz motion all day (a full stream-day)
+        emu, day_url = start_emulator(1, 2, args.page_size, args.motion_hours)
+        emus.append(emu)
+        ids, _ = stream_list(cohort)
+        _, accel = stream_list(day_url)
+        home = work / "prefect-home"
+        envs = {url: environment(url, home) for url in (cohort, day_url)}
+        labels = jobs(args, cohort, ids, day_url, accel, work)
         for rnd in range(args.rounds + 1):  # round 0 warms up
             got: dict = {}
             load0 = os.getloadavg()[0]
-            for label, cmd in labels.items():
-                got[label] = timed(cmd(), env, work / f"{label}.log")
+            for label, (cmd, url) in labels.items():
+                got[label] = timed(cmd(), envs[url], work / f"{label}.log")
                 print(f"round {rnd} {label:15s} {got[label]['s']:6.1f} s "
                       f"{got[label]['rss_mb']:6.0f} MB  rows {rows_of(label, got[label]['out'])}",
                       flush=True)  # fmt: skip
-            with running_server(env, args.server) as senv:
-                got["day_backfill_server"] = timed(labels["day_backfill"](), senv, work / "s.log")
-                print(f"round {rnd} day_backfill_server {got['day_backfill_server']['s']:6.1f} s "
-                      f"{got['day_backfill_server']['rss_mb']:6.0f} MB", flush=True)  # fmt: skip
+            with running_server(envs[day_url], args) as senv:
+                cmd = labels["day_backfill"][0]()
+                got["day_backfill_server"] = g = timed(cmd, senv, work / "s.log")
+                print(f"round {rnd} day_backfill_server {g['s']:6.1f} s {g['rss_mb']:6.0f} MB "
+                      f"rows {rows_of('day_backfill', g['out'])}", flush=True)  # fmt: skip
             if rnd:
                 for label, g in got.items():
                     g["rows"] = rows_of(label, g.pop("out"))
                 results["rounds"].append(got)
                 results["load"].append((load0, os.getloadavg()[0]))
     finally:
-        emu.terminate()
-        emu.wait(timeout=10)
+        for emu in emus:
+            emu.terminate()
+            emu.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     return results
 
@@ -409,9 +427,12 @@ def main() -> None:
         default="rune-lake",
         help="how the stream-day's running server is started",
     )
+    p.add_argument("--motion-hours", type=float, default=14.0, help="the stream-day's")
+    p.add_argument("--rune-lake", default=RUNE_LAKE, help="the rune-lake executable to time")
     p.add_argument("--json", default="bench_e2e.json", help="raw results (JSON)")
     p.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in BENCHMARKS.md")
     args = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the emulators too
     res = run(args)
     Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}))
     text = render(args, res)

@@ -113,6 +113,9 @@ def preflight(lake_url: str, config: Path | None, patients: list[str] | None = N
             ) from None
     check_writable(lake_url)
     check_format(open_lake(lake_url))  # never mix lake format versions
+    from rune_lake.flows.server import start_temporary_server
+
+    start_temporary_server()  # boots while the flows import (none configured)
     return settings, user
 
 
@@ -193,7 +196,7 @@ def run_flow(fn, **params) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from rune_lake.flows import _run
-    from rune_lake.flows.server import announce_reuse
+    from rune_lake.flows.server import announce_reuse, temporary_server_settings
 
     announce_reuse()
     progress = Progress(
@@ -214,7 +217,12 @@ def run_flow(fn, **params) -> int:
 
     _run.PROGRESS_HOOKS.append(hook)
     try:
-        with prefect_api_for_runner(), progress, _prefect_api_loss() as api_url:
+        with (
+            temporary_server_settings(),
+            prefect_api_for_runner(),
+            progress,
+            _prefect_api_loss() as api_url,
+        ):
             state = fn(return_state=True, **params)
     except _prefect_api_errors() as exc:
         raise fail(

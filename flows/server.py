@@ -23,6 +23,8 @@ import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -264,3 +266,99 @@ def stop() -> None:
     _kill(srv)
     (home / STATE).unlink(missing_ok=True)
     out.print(f"stopped the local Prefect server at {srv.ui_url} (pid {srv.pid})", highlight=False)
+
+
+# -- the temporary server of a run without any --------------------------------------------
+
+
+class TemporaryServer:
+    """Prefect's embedded temporary server (the very command ``SubprocessASGIServer``
+    runs), but started by the CLI as soon as the pre-flight check passed, so it boots
+    while this process imports Prefect and the flows, and without importing Prefect's
+    whole server package here (which ``SubprocessASGIServer`` needs). Stopped when the
+    run is over (its buffered logs and events delivered first)."""
+
+    def __init__(self) -> None:
+        port = _free_port()
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        import importlib.util
+        import tempfile
+
+        spec = importlib.util.find_spec("prefect")  # its location, without importing it
+        app_dir = str(Path(spec.origin if spec and spec.origin else ".").parent.parent)
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1")
+        env.update(PREFECT__SERVER_FINAL="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory"]
+            + ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
+            + ["--port", str(port), "--log-level", "error", "--lifespan", "on"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not healthy(self.api_url, timeout=1):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                self.log.seek(0)
+                tail = self.log.read()[-500:].decode(errors="replace")
+                raise fail(f"the temporary Prefect server did not start: {tail}", 1)
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is not None:
+            self.log.close()
+            return
+        if "prefect" in sys.modules:
+            from rune_lake.flows.runners import _drain_to_api
+
+            _drain_to_api()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+_temporary: list[TemporaryServer] = []
+
+
+def start_temporary_server() -> None:
+    """With no Prefect API configured and no local server running, start the run's
+    temporary server now (the CLI calls this once the inputs are checked)."""
+    if _temporary or _reused or os.environ.get("PREFECT_API_URL"):
+        return
+    if _profile_api_url(prefect_home()):
+        return
+    if "prefect" in sys.modules:  # e.g. a test harness's temporary settings
+        from prefect.settings import get_current_settings
+
+        if get_current_settings().api.url:
+            return
+    _temporary.append(TemporaryServer())
+
+
+@contextmanager
+def temporary_server_settings(timeout: float = 120) -> Iterator[None]:
+    """Around a flow run: point Prefect at the temporary server once it is healthy, and
+    stop it afterwards. Nothing to do when none was started."""
+    if not _temporary:
+        yield
+        return
+    srv = _temporary[0]
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    try:
+        srv.wait(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", timeout)))
+        with temporary_settings(updates={PREFECT_API_URL: srv.api_url}):
+            yield
+    finally:
+        srv.stop()
+        _temporary.clear()
