@@ -7,10 +7,8 @@ start, unreachable API, unwritable lake) is one clear line and a non-zero exit:
 
 from __future__ import annotations
 
-import os
 import sys
-import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 import typer
@@ -24,7 +22,6 @@ from rune_lake.flows.cli_run import (
     quiet_prefect,
     run_flow,
     set_runner,
-    show_duckdb_sample,
     user_errors,
 )
 from rune_lake.flows.server import app as server_app
@@ -61,42 +58,29 @@ def demo(
     days: Annotated[int, typer.Option(metavar="N", help="Days of history")] = 2,
     seed: Annotated[int, typer.Option(metavar="N", help="Cohort seed")] = 0,
     workers: Annotated[int, typer.Option(metavar="N", help="Parallel tasks")] = 4,
+    serve: Annotated[
+        bool | None,
+        typer.Option(
+            "--serve/--no-serve",
+            metavar="",
+            help="Then serve the backfill deployment on the Prefect server until Ctrl-C",
+            show_default="when a Prefect server runs (rune-lake server start)",
+        ),
+    ] = None,
+    serve_seconds: Annotated[
+        float, typer.Option(metavar="S", help="Stop serving after S seconds (0: at Ctrl-C)")
+    ] = 0,
     verbose: opt.Verbose = False,
 ) -> None:
-    """Start the local Rune API emulator and refresh its cohort into LAKE, then show a
-    DuckDB query. Run again, it fetches only partitions that are new or still open."""
+    """Start the local Rune API emulator and refresh its cohort into LAKE, then show where
+    to look (the lake, a DuckDB query, the run in the Prefect UI). Run again, it fetches
+    only partitions that are new or still open."""
     quiet_prefect(verbose)
     set_runner("threads", workers)
-    emu_pkg = _emulator()
-    DEMO_ACCESS_TOKEN_ID = emu_pkg.DEMO_ACCESS_TOKEN_ID
-    DEMO_ACCESS_TOKEN_SECRET = emu_pkg.DEMO_ACCESS_TOKEN_SECRET
-    EmulatorConfig, running_emulator = emu_pkg.EmulatorConfig, emu_pkg.running_emulator
+    from rune_lake.flows.demo import run_demo
 
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    cfg = EmulatorConfig(seed=seed, patients=patients, days=days, now=now)
-    t0 = time.perf_counter()
-    with user_errors(), running_emulator(cfg) as emu:
-        os.environ.update(
-            RUNE_STREAM_URL=emu.url,
-            RUNE_GRAPH_URL=emu.url,
-            RUNE_ACCESS_TOKEN_ID=DEMO_ACCESS_TOKEN_ID,
-            RUNE_ACCESS_TOKEN_SECRET=DEMO_ACCESS_TOKEN_SECRET,
-        )
-        for var in ("RUNE_CLIENT_KEY_ID", "RUNE_CLIENT_ACCESS_KEY", "RUNE_JWT"):
-            os.environ.pop(var, None)
-        out.print(
-            f"[bold]rune-lake demo[/]: emulator at {emu.url} ({patients} patients, {days} days "
-            f"up to {now:%Y-%m-%d %H:%M} UTC) -> lake {lake}",
-            highlight=False,
-        )
-        preflight(lake, None)
-        from rune_lake.flows.refresh import refresh
-
-        code = run_flow(refresh, lake=lake, lookback_days=0)
-        requests = emu.stats.count(path_prefix="/v2/streams")
-    out.print(f"{requests} stream-data requests; demo took {time.perf_counter() - t0:.1f}s")
-    if code == 0:
-        show_duckdb_sample(lake)
+    with user_errors():
+        code = run_demo(lake, patients, days, seed, serve, serve_seconds)
     raise typer.Exit(code)
 
 

@@ -15,6 +15,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 EXIT_INCOMPLETE = 1
 EXIT_USAGE = 2
+#: the id of the last flow run of :func:`run_flow` (the demo links to it in the UI)
+LAST_FLOW_RUN_ID: str | None = None
 
 
 def quiet_prefect(verbose: bool) -> None:
@@ -233,6 +235,8 @@ def run_flow(fn, **params) -> int:
         ) from None
     finally:
         _run.PROGRESS_HOOKS.remove(hook)
+    global LAST_FLOW_RUN_ID
+    LAST_FLOW_RUN_ID = str(state.state_details.flow_run_id or "") or None
     result = state.result(raise_on_failure=False)
     if state.is_completed():
         out.print(result.text(), highlight=False)
