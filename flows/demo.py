@@ -150,12 +150,17 @@ def _serve_backfill(lake: str, ui: str, seconds: float) -> None:
         f"in {root}. Ctrl-C stops (the emulator too).",
         highlight=False,
     )
-    if seconds > 0:
-        import threading
+    import signal
+    import threading
 
-        threading.Timer(seconds, lambda: os.kill(os.getpid(), 2)).start()  # SIGINT
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.daemon = True  # never keeps the process alive
+    if seconds > 0:
+        timer.start()
     try:
         serve(dep, print_starting_message=False)
     except KeyboardInterrupt:
         pass
+    finally:
+        timer.cancel()
     out.print("stopped serving the backfill deployment", highlight=False)
