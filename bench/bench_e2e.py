@@ -345,7 +345,7 @@ def median(res: dict, label: str, key: str = "s") -> float:
     return statistics.median(r[label][key] for r in res["rounds"])
 
 
-def render(args, res: dict) -> str:
+def render(args, res: dict, before: dict | None = None) -> str:
     m = {label: median(res, label) for label in res["rounds"][0]}
     rss = {label: median(res, label, "rss_mb") for label in res["rounds"][0]}
     rows = {label: res["rounds"][0][label].get("rows") for label in res["rounds"][0]}
@@ -378,18 +378,24 @@ def render(args, res: dict) -> str:
         "peak RSS is the child's `ru_maxrss` (median). See the script's docstring for each job.",
         "",
         "Reproduce: `.venv/bin/python bench/bench_e2e.py --write` "
-        "(options `--rounds`, `--patients`, `--days`).",
+        "(options `--rounds`, `--patients`, `--days`; `--rune-lake OTHER/.venv/bin/rune-lake "
+        "--server prefect --json before.json` times another checkout, `--before before.json` "
+        "shows it side by side).",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} / "
         f"{os.cpu_count()} CPUs / Python {platform.python_version()}; load average (1 min) "
         f"before-after each round: {loads} (the 2 CPUs were shared with other engineers' work).",
         "",
-        "| job | median (s) | peak RSS (MB) | rows |",
-        "|---|---:|---:|---:|",
+        "| job | median (s) | peak RSS (MB) | rows |"
+        + (" before: median (s) | before: peak RSS (MB) |" if before else ""),
+        "|---|---:|---:|---:|" + ("---:|---:|" if before else ""),
     ]
     for label, name in names.items():
         n = rows.get(label)
-        lines.append(f"| {name} | {m[label]:.1f} | {rss[label]:.0f} | {n or 0:,} |")
+        row = f"| {name} | {m[label]:.1f} | {rss[label]:.0f} | {n or 0:,} |"
+        if before:
+            row += f" {median(before, label):.1f} | {median(before, label, 'rss_mb'):.0f} |"
+        lines.append(row)
     lines += [
         "",
         f"Whole cohort: `refresh` is **{x_cohort:.2f}x the runeq script** (target >= 3x: "
@@ -401,6 +407,17 @@ def render(args, res: dict) -> str:
         f"{met(x_day_srv >= 2)}).",
         "",
     ]
+    if before:
+        b = {label: median(before, label) for label in names}
+        lines += [
+            f"Before (the `before` columns: {before.get('what', 'an earlier checkout')}, the "
+            "same jobs, medians of its own rounds): `refresh` "
+            f"{b['cohort_runeq'] / b['cohort_refresh']:.2f}x runeq and "
+            f"{100 * min(b['cohort_raw_1'], b['cohort_raw_4']) / b['cohort_refresh']:.0f}% of "
+            f"the ceiling; stream-day {b['day_runeq'] / b['day_backfill']:.2f}x runeq embedded, "
+            f"{b['day_runeq'] / b['day_backfill_server']:.2f}x with a server.",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -431,11 +448,20 @@ def main() -> None:
     p.add_argument("--rune-lake", default=RUNE_LAKE, help="the rune-lake executable to time")
     p.add_argument("--json", default="bench_e2e.json", help="raw results (JSON)")
     p.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in BENCHMARKS.md")
+    p.add_argument("--before", help="results JSON of an earlier run: shown side by side")
+    p.add_argument("--before-what", default="main before this change", help="its label")
+    p.add_argument("--from-json", help="render these results instead of running")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the emulators too
-    res = run(args)
-    Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}))
-    text = render(args, res)
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())["results"]
+    else:
+        res = run(args)
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}))
+    before = json.loads(Path(args.before).read_text())["results"] if args.before else None
+    if before:
+        before["what"] = args.before_what
+    text = render(args, res, before)
     print(text)
     if args.write:
         write_section(text)
