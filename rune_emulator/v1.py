@@ -181,7 +181,9 @@ def _v1_series(state: EmulatorState, patient_id: str, device_id: str, name: str)
     streams = state.cohort.streams_of(patient_id)
     if name == "heartrate":
         devices = {
-            d.id for d in state.cohort.existing_patient(patient_id).devices if d.alias != "Percept PC"
+            d.id
+            for d in state.cohort.existing_patient(patient_id).devices
+            if d.alias != "Percept PC"
         }
         hr = [s for s in streams if s.kind == "hk_heart_rate" and device_id in devices]
         return [(s, None) for s in hr]

@@ -59,10 +59,10 @@ from rune_io.lake.resolve import (
     chain,
     conform,
     last_per_path,
+    loaded_up_to,
     pending_files,
     resolve_files,
 )
-from rune_io.lake.resolve import loaded_up_to
 from rune_io.lake.resolve import parse_time as _parse_time
 from rune_io.lake.segments import SegmentStore
 from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
