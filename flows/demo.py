@@ -134,6 +134,7 @@ def _serve_backfill(lake: str, ui: str, seconds: float) -> None:
     """Register the ``backfill`` deployment (its lake: this demo's) on the server and
     execute its runs here until Ctrl-C (or ``seconds``), the emulator still running."""
     from prefect import serve
+    from prefect.deployments.runner import RunnerDeployment
 
     from rune_lake.flows.backfill import backfill
 
@@ -144,6 +145,7 @@ def _serve_backfill(lake: str, ui: str, seconds: float) -> None:
         parameters={"lake": root},
         tags=["rune-lake", "demo"],
     )
+    assert isinstance(dep, RunnerDeployment)  # sync in a sync context
     out.print(
         f"\n[bold]Serving the backfill deployment[/] on {ui}: open {ui}/deployments, "
         "backfill > Run > Custom run, pick Start and End (UTC days), Submit; the run lands "
