@@ -68,7 +68,7 @@ def demo(
         ),
     ] = None,
     serve_seconds: Annotated[
-        float, typer.Option(metavar="S", help="Stop serving after S seconds (0: at Ctrl-C)")
+        int, typer.Option(metavar="N", help="Stop serving after N seconds (0: at Ctrl-C)")
     ] = 0,
     verbose: opt.Verbose = False,
 ) -> None:
