@@ -185,8 +185,9 @@ def _run_units(
         return []
     total = len(units)
     artifacts.progress_start(f"{kind} {run_id}: tasks done, of {total}")
+    fetch = rt.fetch_task()  # retries from the settings, read now
     futures = [
-        rt.fetch_unit.submit(
+        fetch.submit(
             lake,
             [streams[sid] for sid in dict.fromkeys(c.stream_id for c in u.chunks)],
             u,

@@ -20,7 +20,7 @@ from rune_io.pipeline.plan import Chunk, chunk_windows, data_bounds, plan_backfi
 from rune_io.times import to_utc
 from rune_lake.flows import _run, params
 from rune_lake.flows.refresh import resolve_lake
-from rune_lake.flows.runners import make_task_runner
+from rune_lake.flows.runners import SettingsTaskRunner
 
 
 class BackfillRange(BaseModel):
@@ -137,7 +137,7 @@ def _starts_at_first_data(stream: StreamMeta, windows) -> bool:
 @flow(
     name="backfill",
     flow_run_name=_run_name,
-    task_runner=make_task_runner(),
+    task_runner=SettingsTaskRunner(),
     validate_parameters=True,
 )
 def backfill(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import nullcontext
 from datetime import datetime
 
@@ -15,22 +14,16 @@ from rune_io.api.models import Patient, StreamMeta
 from rune_io.errors import is_transient
 from rune_io.faults import crash_point
 from rune_io.pipeline.plan import WorkUnit
+from rune_io.settings.declare import TASK_RETRY_DELAYS
 from rune_lake.tasks import runtime
 
 
-def _retry_delays() -> list[float]:
-    """Waits between a chunk's task retries: ``RUNE_LAKE_TASK_RETRY_DELAYS`` (seconds,
-    comma-separated; one retry per value), default ``10,60``."""
-    raw = os.environ.get("RUNE_LAKE_TASK_RETRY_DELAYS", "10,60")
-    try:
-        return [float(x) for x in raw.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(
-            f"RUNE_LAKE_TASK_RETRY_DELAYS must be seconds like '10,60', got {raw!r}"
-        ) from None
+def fetch_task():
+    """:func:`fetch_unit` with the retries of ``RUNE_LAKE_TASK_RETRY_DELAYS`` (seconds,
+    comma-separated; one retry per value), read when a run submits its units."""
+    delays = list(TASK_RETRY_DELAYS.get())
+    return fetch_unit.with_options(retries=len(delays), retry_delay_seconds=delays or 0)
 
-
-RETRY_DELAYS = _retry_delays()
 
 #: Chunks that landed, per (run, unit), so a task retry redoes only the failed ones.
 _LANDED: dict[tuple[str, WorkUnit], dict[int, pipeline.ChunkResult]] = {}
@@ -87,8 +80,8 @@ def _limit_size(name: str | None) -> int:
     name="fetch",
     task_run_name="fetch {unit.label}",
     cache_policy=NO_CACHE,
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS or 0,
+    retries=len(TASK_RETRY_DELAYS.default),  # a run's are set by fetch_task()
+    retry_delay_seconds=list(TASK_RETRY_DELAYS.default),
     retry_jitter_factor=0.5,
     retry_condition_fn=transient_only,
 )
