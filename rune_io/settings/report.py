@@ -125,17 +125,14 @@ TABLE_END = "<!-- end of settings table -->"
 def markdown_table() -> str:
     """The README's table of every variable, and the list of those passed through."""
     rows = [
-        "| variable | type | default | what |",
-        "|---|---|---|---|",
+        "| variable | type | default | in the files | what |",
+        "|---|---|---|---|---|",
     ]
     for var in declare.VARIABLES:
         default = "unset" if var.default is None else f"`{_shown(var.default)}`"
-        what = var.doc
-        if var.key:
-            what += f" (also `{var.key}` in the files)"
-        if var.reader:
-            what += f"; read by `{var.reader}`"
-        rows.append(f"| `{var.name}` | {var.kind} | {default} | {what} |")
+        files = f"`{var.key}`" if var.key else ""
+        what = f"{var.doc}; read by `{var.reader}`" if var.reader else var.doc
+        rows.append(f"| `{var.name}` | {var.kind} | {default} | {files} | {what} |")
     passed = ", ".join(f"`{p.name}`" for p in declare.PASSED_THROUGH)
     rows += [
         "",
