@@ -43,7 +43,8 @@ def credentials_from_block(name: str) -> dict[str, Any]:
     """The Rune credentials in the Prefect ``Secret`` block ``name`` (JSON, runeq's keys)."""
     from prefect.blocks.system import Secret
 
-    raw: Any = Secret.load(name).get()
+    block: Any = Secret.load(name)  # a Secret (sync context)
+    raw: Any = block.get()
     return raw if isinstance(raw, dict) else json.loads(raw)
 
 
@@ -55,7 +56,7 @@ def _settings_key(credentials_block: str | None) -> tuple[str, ...]:
 def client(credentials_block: str | None = None) -> RuneClient:
     """This thread's client (created on first use, and again if the settings change)."""
     key = _settings_key(credentials_block)
-    cache: dict[str, RuneClient] = getattr(_local, "clients", None) or {}
+    cache: dict[tuple[str, ...], RuneClient] = getattr(_local, "clients", None) or {}
     _local.clients = cache
     if key not in cache:
         forward_rune_io_logs()  # also in Dask worker processes

@@ -88,9 +88,9 @@ def load_settings(
         _Source("argument", {k: v for k, v in overrides.items() if v is not None})
     ]
     for name, raw in env_layer.layer(environ):
-        values = {_KEY_OF[k]: v for k, v in raw.items() if k in _KEY_OF}
-        if values or name == env_layer.ENVIRONMENT:
-            found.append(_Source(name, values, keyname=dict(ENV_VARS)))
+        held: dict[str, Any] = {_KEY_OF[k]: v for k, v in raw.items() if k in _KEY_OF}
+        if held or name == env_layer.ENVIRONMENT:
+            found.append(_Source(name, held, keyname=dict(ENV_VARS)))
     found += [_project_source(config_path), _runeq_source(runeq_config_path)]
     sources = [s for s in found if s is not None]
 
@@ -194,7 +194,7 @@ def _read_yaml(path: Path, what: str) -> Any:
 
 def _project_source(config_path: str | os.PathLike[str] | None) -> _Source | None:
     explicit = config_path is not None
-    path = Path(config_path) if explicit else Path(PROJECT_FILE)
+    path = Path(config_path) if config_path is not None else Path(PROJECT_FILE)
     if not path.exists():
         if explicit:
             raise ConfigError(f"project file {path} does not exist; pass an existing path")
