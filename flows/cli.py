@@ -329,11 +329,11 @@ def emulator(
     latency_ms: Annotated[
         float, typer.Option(metavar="N", help="Fixed delay before every response, in ms")
     ] = 0.0,
-    access_token_id: opt.EmuCredential("access token id") = None,
-    access_token_secret: opt.EmuCredential("access token secret") = None,
-    client_key_id: opt.EmuCredential("client key id") = None,
-    client_access_key: opt.EmuCredential("client access key") = None,
-    jwt: opt.EmuCredential("JWT") = None,
+    access_token_id: Annotated[str | None, opt.emu_credential("access token id")] = None,
+    access_token_secret: Annotated[str | None, opt.emu_credential("access token secret")] = None,
+    client_key_id: Annotated[str | None, opt.emu_credential("client key id")] = None,
+    client_access_key: Annotated[str | None, opt.emu_credential("client access key")] = None,
+    jwt: Annotated[str | None, opt.emu_credential("JWT")] = None,
 ) -> None:
     """Serve the local Rune API emulator until interrupted (Ctrl-C); prints its URL and
     the credentials it accepts (without flags: the documented demo credentials)."""

@@ -207,7 +207,14 @@ def run_flow(
     ``workers`` (default ``RUNE_LAKE_WORKERS``) and the settings overrides ``settings``
     (variable -> value, for this run only, never written to the process environment);
     show a progress bar, print the summary, return an exit code."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from rune_io.settings import overrides
     from rune_lake.flows import _run
@@ -222,7 +229,7 @@ def run_flow(
         console=err,
         transient=True,
     )
-    bar: dict[str, int] = {}
+    bar: dict[str, TaskID] = {}
 
     def hook(event: str, done: int, total: int) -> None:
         if event not in bar:  # one bar per stage: discovery requests, then the tasks
@@ -315,6 +322,7 @@ def show_duckdb_sample(lake: str) -> None:
     except duckdb.Error as exc:
         out.print(f"(query failed: {exc})")
         return
+    assert rel is not None  # a SELECT always gives a relation
     cols = rel.columns
     rows = rel.fetchall()
     widths = [max(len(c), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]

@@ -86,7 +86,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None, *
     return cls(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
 
 
-def make_task_runner(kind: str | None = None, n_workers: int | None = None) -> TaskRunner:
+def make_task_runner(kind: str | None = None, n_workers: int | None = None) -> TaskRunner[Any]:
     """The task runner ``kind`` (``threads`` or ``dask``; default ``RUNE_LAKE_TASK_RUNNER``)
     with ``n_workers`` threads or Dask processes (default ``RUNE_LAKE_WORKERS``)."""
     kind = d.TASK_RUNNER.get() if kind is None else kind.strip().lower()
@@ -98,7 +98,7 @@ def make_task_runner(kind: str | None = None, n_workers: int | None = None) -> T
     raise ValueError(f"the task runner must be 'threads' or 'dask', got {kind!r}")
 
 
-class SettingsTaskRunner(TaskRunner):
+class SettingsTaskRunner(TaskRunner[Any]):
     """The task runner the settings name when a flow run starts: Prefect calls
     :meth:`duplicate` at the start of every run, which returns
     :func:`make_task_runner`'s runner. Importing a flow declared with it reads nothing."""
