@@ -106,3 +106,16 @@ def test_dask_workers_get_the_commands_settings_overrides():
     assert r.cluster_kwargs["n_workers"] == 2
     assert r.cluster_kwargs["env"] == {"RUNE_LAKE_CONFIG": "/etc/rune-lake.yaml"}
     assert "env" not in runners.make_task_runner("dask", 2).cluster_kwargs
+
+
+def test_settings_command_shows_run_settings_and_fails_on_a_bad_one(tmp_path):
+    values = {"RUNE_JWT": "a-jwt", "RUNE_LAKE_WORKERS": "many", "HOME": str(tmp_path)}
+    with patched_environ(values, clear=[v.name for v in VARIABLES]):
+        res = CliRunner().invoke(app, ["settings"], catch_exceptions=False)
+        fine = CliRunner().invoke(app, ["settings"], env={"RUNE_LAKE_WORKERS": "6"})
+    assert res.exit_code == 2
+    assert "RUNE_LAKE_WORKERS = <invalid>  (environment)" in res.stdout
+    assert "environment RUNE_LAKE_WORKERS='many': must be an integer" in res.stderr
+    assert fine.exit_code == 0, fine.output
+    assert "run settings (flows and tasks):\n  RUNE_LAKE_URL = ./lake  (default)" in fine.stdout
+    assert "RUNE_LAKE_WORKERS = 6  (environment)" in fine.stdout
