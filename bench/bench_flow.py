@@ -51,7 +51,7 @@ os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LIGHT = ["vitals", "neural", "symptom", "behavior"]  # 6 streams a patient
+LIGHT = ["vitals", "neural", "symptom"]  # streams a patient: the emulator's low-rate set
 NOW = "2026-11-20T00:00:00+00:00"  # 14 days back stay in one month
 SECTION = "## Flow orchestration"
 

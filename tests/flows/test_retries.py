@@ -125,9 +125,9 @@ def test_progress_reaches_an_observer_passed_in(tmp_path):
     with emulator(patients=1, days=1):
         with run.progress_to(lambda what, done, total: seen.append((what, done, total))):
             rep = _refresh(str(tmp_path / "lake"), ThreadPoolTaskRunner(max_workers=2))
-    fetch = [s for s in seen if s[0].startswith("refresh ")]
-    assert any(s[0].startswith("discover ") for s in seen), seen
-    assert fetch[0][1] == 0 and fetch[-1][1:] == (rep.tasks, rep.tasks), fetch
-    seen.clear()
-    _refresh(str(tmp_path / "other"), ThreadPoolTaskRunner(max_workers=2))  # outside: none
-    assert seen == []
+        fetch = [s for s in seen if s[0].startswith("refresh ")]
+        assert any(s[0].startswith("discover ") for s in seen), seen
+        assert fetch[0][1] == 0 and fetch[-1][1:] == (rep.tasks, rep.tasks), fetch
+        seen.clear()
+        _refresh(str(tmp_path / "other"), ThreadPoolTaskRunner(max_workers=2))  # outside
+        assert seen == []
