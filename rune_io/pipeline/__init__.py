@@ -9,6 +9,7 @@
   plan it makes of that against the catalog's snapshot.
 - :mod:`~rune_io.pipeline.execute`: fetch each window and write its lake partition.
 - :mod:`~rune_io.pipeline.report`: fold results into a :class:`RunReport`, move watermarks.
+- :mod:`~rune_io.pipeline.groups`: disjoint groups of patients for ``cohort-fanout``.
 
 The Prefect tasks in ``tasks/`` wrap these; nothing here imports Prefect.
 """
