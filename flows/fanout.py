@@ -14,7 +14,7 @@ one child run, so two runs never write the same partition. The tasks are in
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow
 
@@ -41,12 +41,12 @@ class FanoutIncomplete(RuneIOError):
 
 
 # the form's fields (see flows/params.py)
-GroupBy = params.titled(Literal["project", "patients"], "Group by")
-GroupSize = params.titled(int, "Group size")
-Deployment = params.titled(str, "Deployment")
-ChildParameters = params.titled(dict[str, Any], "Parameters")
-Wait = params.titled(bool, "Wait")
-PollSeconds = params.titled(float, "Poll seconds")
+GroupBy = Annotated[Literal["project", "patients"], params.title("Group by")]
+GroupSize = Annotated[int, params.title("Group size")]
+Deployment = Annotated[str, params.title("Deployment")]
+ChildParameters = Annotated[dict[str, Any], params.title("Parameters")]
+Wait = Annotated[bool, params.title("Wait")]
+PollSeconds = Annotated[float, params.title("Poll seconds")]
 
 
 @flow(name="cohort-fanout", validate_parameters=True)
@@ -55,8 +55,8 @@ def cohort_fanout(
     group_size: GroupSize = 10,
     deployment: Deployment = DEFAULT_TARGET,
     parameters: ChildParameters = {},  # noqa: B006 - only read
-    projects: params.Projects = (),
-    cohorts: params.Cohorts = (),
+    projects: params.Projects = [],  # noqa: B006 - only read
+    cohorts: params.Cohorts = [],  # noqa: B006 - only read
     org_id: params.OrgId = "",
     credentials_block: params.CredentialsBlock = "",
     api_limit: params.ApiLimit = "",

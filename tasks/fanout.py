@@ -11,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from rune_io import pipeline
@@ -55,6 +56,8 @@ def start_runs(deployment: str, groups: list[Group], base: dict[str, Any]) -> li
             tags=["rune-lake", "fanout"],
             as_subflow=True,
         )
+        # prefect types run_deployment as value-or-coroutine; from sync code it is the run
+        assert isinstance(run, FlowRun), run
         children.append({"group": g.label, "patients": len(g.patients), "flow_run_id": run.id})
         log.info("%s: %d patients -> %s run %s", g.label, len(g.patients), deployment, run.name)
     log.info("started %d run(s) of %s", len(children), deployment)
