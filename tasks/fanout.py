@@ -76,8 +76,9 @@ def wait_for_runs(
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
             )
-            states = {r.id: r.state for r in runs}
-            if len(states) == len(ids) and all(s and s.is_final() for s in states.values()):
+            found = {r.id: r.state for r in runs}
+            if len(found) == len(ids) and all(s and s.is_final() for s in found.values()):
+                states = {k: s for k, s in found.items() if s is not None}
                 break
             time.sleep(poll_seconds)
     rows = [
