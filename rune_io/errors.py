@@ -10,7 +10,8 @@
     ├── TransientError         network trouble (reset, timeout, truncated body) after retries
     │   └── TruncatedBody      a body shorter than announced (retried by the HTTP layer)
     ├── DataError              a page that is malformed (does not parse, wrong columns,
-    │                          a repeated page cursor, ...)
+    │   │                      a repeated page cursor, ...)
+    │   └── UnsupportedStreamType(ValueError)  a stream type this version cannot store
     ├── ApiError(status, type, message, url)
     │   ├── BadRequest         400 (GraphQL ``BAD_REQUEST``, ``BAD_USER_INPUT``, ...)
     │   ├── AuthError          401 / 403 (GraphQL ``UNAUTHENTICATED``, ``FORBIDDEN``)
@@ -116,6 +117,11 @@ class DataError(RuneIOError):
 
 def _data_error(cls: type[DataError], message: str, transient: bool) -> Any:
     return cls(message, transient=transient)
+
+
+class UnsupportedStreamType(DataError, ValueError):
+    """A stream type this version cannot store (e.g. two dimensions that would make the
+    same column). Not transient; also a :class:`ValueError`."""
 
 
 class ApiError(RuneIOError):

@@ -96,7 +96,10 @@ class CsvPageParser:
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataError(f"CSV does not parse: {self._name_column(exc, header)}") from None
-        return self._to_batch(table, extra)
+        try:
+            return self._to_batch(table, extra)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataError(f"CSV column does not convert: {exc}") from None
 
     def _name_column(self, exc: Exception, header: bytes) -> str:
         """Arrow's message, with the column's name and declared type after its number."""
