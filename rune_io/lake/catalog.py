@@ -59,6 +59,7 @@ from rune_io.lake.resolve import (
     chain,
     conform,
     last_per_path,
+    loaded_up_to,
     pending_files,
     resolve_files,
 )
@@ -175,7 +176,7 @@ class FileEntry:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileEntry:
-        kw = {k: d.get(k) for k in cls.__dataclass_fields__}
+        kw: dict[str, Any] = {k: d.get(k) for k in cls.__dataclass_fields__}
         for k in (
             "partition_start", "min_time", "max_time", "written_at",
             "stream_min_time", "stream_max_time",
@@ -468,7 +469,7 @@ class Catalog:
     def watermarks(self) -> dict[str, datetime]:
         """``{stream_id: loaded up to}``."""
         rows = self._small_state(read_pending(self.lake))["watermarks"].values()
-        return {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in rows}
+        return {r["stream_id"]: loaded_up_to(r) for r in rows}
 
     def snapshot(self, *, coverage: tuple[datetime, datetime] | None = None):
         """One columnar read of what planning needs: :class:`~rune_io.lake.snapshot.Snapshot`.
@@ -494,7 +495,7 @@ class Catalog:
             files = files.drop_columns(["key"])
         files = files.unify_dictionaries()  # one dictionary a column
         marks = self._small_state(pend)["watermarks"].values()
-        return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
+        return Snapshot(files, {r["stream_id"]: loaded_up_to(r) for r in marks})
 
     def pending_count(self) -> int:
         """Number of pending (not yet committed) catalog objects."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -84,22 +83,6 @@ class Snapshot:
         for s, p, r, d in zip(*cols, strict=True):
             key = s or f"{EVENTS_PREFIX}{p}"
             out[key] = out.get(key, 0.0) + float(r) / max(float(d), 1.0)
-        return out
-
-    def entries_between(self, start: datetime, end: datetime) -> dict[str, list[dict[str, Any]]]:
-        """Entries whose partition starts in ``[start, end)``, by stream key (events:
-        ``events/<patient>``): the rows a backfill of that range compares against."""
-        t = self.files
-        if t.num_rows == 0:
-            return {}
-        ps = t.column("partition_start")
-        lo = pa.scalar(start, type=ps.type)
-        hi = pa.scalar(end, type=ps.type)
-        sel = t.filter(pc.and_(pc.greater_equal(ps, lo), pc.less(ps, hi)))
-        out: dict[str, list[dict[str, Any]]] = {}
-        for row in sel.to_pylist():
-            key = row["stream_id"] or f"{EVENTS_PREFIX}{row['patient_id']}"
-            out.setdefault(key, []).append(row)
         return out
 
     def covered(
