@@ -210,10 +210,10 @@ class HttpClient:
                         "or, for a test server only, set verify_tls: false explicitly"
                     ) from None
                 if not policy.retries_exception(exc):
-                    err = _as_rune_error(exc, method, safe)
-                    if err is exc:
+                    failure = _as_rune_error(exc, method, safe)
+                    if failure is exc:
                         raise
-                    raise err from exc
+                    raise failure from exc
                 if attempt >= policy.max_attempts:
                     if isinstance(exc, DataError):
                         raise DataError(

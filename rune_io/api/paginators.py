@@ -22,7 +22,7 @@ and the cursor (the server's paging is broken; fetching again would loop forever
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Generator, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -227,7 +227,7 @@ def paginate(
     method: str = "GET",
     json: Mapping[str, Any] | None = None,
     call: str | None = None,
-) -> Iterator[tuple[Response, T]]:
+) -> Generator[tuple[Response, T], None, None]:
     """Yield ``(response, parse(response))`` for every page until the paginator stops.
 
     The one page loop of ``rune_io``. ``parse`` runs inside the retry loop: a page that
