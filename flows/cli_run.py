@@ -217,7 +217,7 @@ def run_flow(
     )
 
     from rune_io.settings import overrides
-    from rune_lake.flows import _run
+    from rune_lake.flows import run
     from rune_lake.flows.runners import make_task_runner
 
     progress = Progress(
@@ -236,11 +236,10 @@ def run_flow(
             bar[event] = progress.add_task(event, total=total)
         progress.update(bar[event], completed=done, total=total)
 
-    _run.PROGRESS_HOOKS.append(hook)
     try:
         with overrides(settings or {}), prefect_api_for_runner(runner):
             flow = fn.with_options(task_runner=make_task_runner(runner, workers))
-            with progress, _prefect_api_loss() as api_url:
+            with run.progress_to(hook), progress, _prefect_api_loss() as api_url:
                 state = flow(return_state=True, **params)
     except _PREFECT_API_ERRORS as exc:
         raise fail(
@@ -249,13 +248,11 @@ def run_flow(
             "server again (or check PREFECT_API_URL) and rerun",
             EXIT_INCOMPLETE,
         ) from None
-    finally:
-        _run.PROGRESS_HOOKS.remove(hook)
     result = state.result(raise_on_failure=False)
     if state.is_completed():
         out.print(result.text(), highlight=False)
         return 0
-    if isinstance(result, _run.IncompleteRun):
+    if isinstance(result, run.IncompleteRun):
         out.print(result.report.text(), highlight=False)
         err.print(
             f"[bold red]incomplete:[/] {len(result.report.failures)} chunk(s) failed; "

@@ -20,10 +20,6 @@ from rune_io.settings.declare import LAKE_CONFIG
 from rune_io.settings.environ import fingerprint, passed_through_items
 from rune_lake.tasks.logs import forward_rune_io_logs
 
-#: In-process observers of progress, ``hook(description, done, total)`` (the CLI's bars:
-#: discovery, then the fetch tasks). Not used by deployments; artifacts carry progress there.
-PROGRESS_HOOKS: list = []
-
 _local = threading.local()
 _lakes: dict[str, Lake] = {}
 _lock = threading.Lock()
