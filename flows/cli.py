@@ -15,13 +15,16 @@ import typer
 
 from rune_lake.flows import cli_options as opt
 from rune_lake.flows.cli_run import (
+    check_runner,
+    config_file,
     err,
     fail,
     out,
     preflight,
     quiet_prefect,
     run_flow,
-    set_runner,
+    run_settings,
+    show_settings,
     user_errors,
 )
 from rune_lake.flows.server import app as server_app
@@ -76,11 +79,11 @@ def demo(
     to look (the lake, a DuckDB query, the run in the Prefect UI). Run again, it fetches
     only partitions that are new or still open."""
     quiet_prefect(verbose)
-    set_runner("threads", workers)
+    check_runner("threads", workers)
     from rune_lake.flows.demo import run_demo
 
     with user_errors():
-        code = run_demo(lake, patients, days, seed, serve, serve_seconds)
+        code = run_demo(lake, patients, days, seed, workers, serve, serve_seconds)
     raise typer.Exit(code)
 
 
@@ -116,14 +119,18 @@ def refresh(
     """Incremental refresh of the lake from the Rune API named by the settings
     (environment RUNE_*, ./rune-lake.yaml, or ~/.rune/config)."""
     quiet_prefect(verbose)
-    set_runner(runner, workers)
+    check_runner(runner, workers)
     with user_errors():
         since_d = _parse_date("--since", since) if since else None
+        config = config_file(config)
         preflight(lake, config, patient)
         from rune_lake.flows.refresh import refresh as refresh_flow
 
         code = run_flow(
             refresh_flow,
+            runner=runner,
+            workers=workers,
+            settings=run_settings(config),
             lake=lake,
             projects=project or [],
             cohorts=cohort or [],
@@ -171,7 +178,7 @@ def backfill(
 ) -> None:
     """Load [START, END) into the lake, replacing the partitions it touches."""
     quiet_prefect(verbose)
-    set_runner(runner, workers)
+    check_runner(runner, workers)
     with user_errors():
         start_d, end_d = _parse_date("--start", start), _parse_date("--end", end)
         from pydantic import ValidationError
@@ -197,10 +204,19 @@ def backfill(
             raise fail(
                 "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             ) from None
+        config = config_file(config)
         preflight(lake, config, patient)
         from rune_lake.flows.backfill import backfill as backfill_flow
 
-        code = run_flow(backfill_flow, range=rng, lake=lake, chunk_days=chunk_days)
+        code = run_flow(
+            backfill_flow,
+            runner=runner,
+            workers=workers,
+            settings=run_settings(config),
+            range=rng,
+            lake=lake,
+            chunk_days=chunk_days,
+        )
     raise typer.Exit(code)
 
 
@@ -260,43 +276,10 @@ def settings(
         ),
     ] = None,
 ) -> None:
-    """Show the resolved settings and where each came from, then every source looked
-    at and what it holds (secrets masked), even when the settings do not resolve."""
-    from rune_io.config import load_settings
-    from rune_io.errors import RuneIOError
-    from rune_io.settings_report import describe_sources
-
-    block = None
-    if credentials_block:
-        block = (credentials_block, _read_block(credentials_block))
-    problem: Exception | None = None
-    try:
-        creds = block[1] if block and isinstance(block[1], dict) else {}
-        out.print(
-            load_settings(config, **{k: v for k, v in creds.items() if v}).describe(),
-            highlight=False,
-        )
-    except RuneIOError as exc:
-        problem = exc
-    except TypeError as exc:  # a block with keys load_settings does not take
-        problem = exc
-    out.print("\n" + describe_sources(config, credentials_block=block), highlight=False)
-    if problem is not None:
-        raise fail(" ".join(str(problem).split()))
-
-
-def _read_block(name: str):
-    """A Secret block's JSON value, or why it could not be read (one line)."""
-    try:
-        import json
-
-        from prefect.blocks.system import Secret
-
-        # prefect types load() as value-or-coroutine; called from sync code it is the block
-        raw = Secret.load(name).get()  # type: ignore[union-attr]
-        return raw if isinstance(raw, dict) else json.loads(raw)
-    except Exception as exc:  # noqa: BLE001 - shown to the user, never raised
-        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    """Show the resolved settings and where each came from, the flows' run settings,
+    then every source looked at and what it holds (secrets masked), even when the
+    settings do not resolve."""
+    show_settings(config_file(config), credentials_block)
 
 
 @app.command()

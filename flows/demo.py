@@ -59,14 +59,22 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def ui_url() -> str | None:
     """The Prefect UI of the configured (or reused) server; None on the temporary one."""
-    api = os.environ.get("PREFECT_API_URL")
+    from rune_io.settings.environ import passed_through
+
+    api = passed_through("PREFECT_API_URL")
     if not api:
         return None
-    return (os.environ.get("PREFECT_UI_URL") or api.removesuffix("/api")).rstrip("/")
+    return (passed_through("PREFECT_UI_URL") or api.removesuffix("/api")).rstrip("/")
 
 
 def run_demo(
-    lake: str, patients: int, days: int, seed: int, serve: bool | None, serve_seconds: float
+    lake: str,
+    patients: int,
+    days: int,
+    seed: int,
+    workers: int,
+    serve: bool | None,
+    serve_seconds: float,
 ) -> int:
     """The demo; returns the exit code. ``serve`` None: serve the backfill deployment
     when a Prefect server (not the temporary one) records the runs."""
@@ -74,31 +82,40 @@ def run_demo(
     t0 = time.perf_counter()
     emu, url, (token_id, secret) = _start_emulator(seed, patients, days, now)
     try:
-        os.environ.update(
-            RUNE_STREAM_URL=url,
-            RUNE_GRAPH_URL=url,
-            RUNE_ACCESS_TOKEN_ID=token_id,
-            RUNE_ACCESS_TOKEN_SECRET=secret,
-        )
-        for var in ("RUNE_CLIENT_KEY_ID", "RUNE_CLIENT_ACCESS_KEY", "RUNE_JWT"):
-            os.environ.pop(var, None)
+        from rune_io.settings import overrides
+
+        # the emulator's URL and credentials, above the environment for this command
+        demo_settings = {
+            "RUNE_STREAM_URL": url,
+            "RUNE_GRAPH_URL": url,
+            "RUNE_ACCESS_TOKEN_ID": token_id,
+            "RUNE_ACCESS_TOKEN_SECRET": secret,
+        }
         out.print(
             f"[bold]rune-lake demo[/]: emulator at {url} ({patients} patients, {days} days "
             f"up to {now:%Y-%m-%d %H:%M} UTC) -> lake {lake}",
             highlight=False,
         )
-        preflight(lake, None)
+        with overrides(demo_settings, source="the demo's emulator"):
+            preflight(lake, None)
         from rune_lake.flows import cli_run
         from rune_lake.flows.refresh import refresh
 
-        code = run_flow(refresh, lake=lake, lookback_days=0)
+        code = run_flow(
+            refresh,
+            runner="threads",
+            workers=workers,
+            settings=demo_settings,
+            lake=lake,
+            lookback_days=0,
+        )
         out.print(f"demo took {time.perf_counter() - t0:.1f}s", highlight=False)
         if code == 0:
             show_duckdb_sample(lake)
         _where_to_look(lake, cli_run.LAST_FLOW_RUN_ID)
         ui = ui_url()
         if code == 0 and ui and (serve is None or serve):
-            _serve_backfill(lake, ui, serve_seconds)
+            _serve_backfill(lake, ui, serve_seconds, demo_settings)
         elif serve and not ui:
             out.print(
                 "(nothing to serve the backfill deployment on: `rune-lake server start` "
@@ -130,7 +147,7 @@ def _where_to_look(lake: str, run_id: str | None) -> None:
         )
 
 
-def _serve_backfill(lake: str, ui: str, seconds: float) -> None:
+def _serve_backfill(lake: str, ui: str, seconds: float, settings: dict[str, str]) -> None:
     """Register the ``backfill`` deployment (its lake: this demo's) on the server and
     execute its runs here until Ctrl-C (or ``seconds``), the emulator still running."""
     from prefect import serve
@@ -144,6 +161,7 @@ def _serve_backfill(lake: str, ui: str, seconds: float) -> None:
         description="Load a date range of the demo cohort (Run > Custom run).",
         parameters={"lake": root},
         tags=["rune-lake", "demo"],
+        job_variables={"env": settings},  # its runs read the demo's emulator
     )
     assert isinstance(dep, RunnerDeployment)  # sync in a sync context
     out.print(

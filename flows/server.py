@@ -31,6 +31,7 @@ from typing import Annotated
 
 import typer
 
+from rune_io.settings.environ import export_default, exported, passed_through
 from rune_lake.flows.cli_run import err, fail, out
 
 app = typer.Typer(
@@ -47,7 +48,7 @@ LOG = "rune-lake-server.log"
 
 def prefect_home() -> Path:
     """Prefect's home folder, as Prefect resolves it (``PREFECT_HOME``, default ~/.prefect)."""
-    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    return Path(passed_through("PREFECT_HOME") or "~/.prefect").expanduser()
 
 
 @dataclass
@@ -96,7 +97,7 @@ def _profile_api_url(home: Path) -> str | None:
         doc = tomllib.loads((home / "profiles.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):
         return None
-    active = os.environ.get("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
+    active = passed_through("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
     return (doc.get("profiles", {}).get(active) or {}).get("PREFECT_API_URL")
 
 
@@ -108,15 +109,15 @@ def reuse_local_server() -> str | None:
     when it runs and no other API is configured (:func:`announce_reuse` says so). Without
     one, Prefect's embedded server gets time to migrate a new database on a slow
     machine (its default 20 s start-up timeout failed a first run here). Returns the URL."""
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    export_default("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     home = prefect_home()
-    if os.environ.get("PREFECT_API_URL") or _profile_api_url(home):
+    if passed_through("PREFECT_API_URL") or _profile_api_url(home):
         return None
     srv = LocalServer.load(home)
     if srv is None or not srv.alive():
         return None
-    os.environ["PREFECT_API_URL"] = srv.api_url
-    os.environ.setdefault("PREFECT_UI_URL", srv.ui_url)
+    export_default("PREFECT_API_URL", srv.api_url)  # unset: checked above
+    export_default("PREFECT_UI_URL", srv.ui_url)
     _reused[:] = [srv]
     return srv.api_url
 
@@ -148,17 +149,15 @@ def start_server(home: Path, port: int | None = None, timeout: float = 120) -> L
     port = port or _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     log = home / LOG
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_UI_API_URL=api_url,  # a server off port 4200: its UI must call this one
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-    )
-    with log.open("ab") as fh:
+    child = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_UI_API_URL": api_url,  # a server off port 4200: its UI must call this one
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    with log.open("ab") as fh, exported(child):
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start"]
             + ["--host", "127.0.0.1", "--port", str(port)],
-            env=env,
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -247,7 +246,7 @@ def status() -> None:
     if srv is None or not srv.alive():
         out.print("no local Prefect server runs (`rune-lake server start` starts one)")
         raise typer.Exit(1)
-    configured = os.environ.get("PREFECT_API_URL") or _profile_api_url(home)
+    configured = passed_through("PREFECT_API_URL") or _profile_api_url(home)
     note = f"; not used: PREFECT_API_URL is {configured}" if configured else ""
     out.print(
         f"a local Prefect server runs at {srv.ui_url} (pid {srv.pid}, log {srv.log}){note}",
@@ -287,14 +286,16 @@ class TemporaryServer:
         spec = importlib.util.find_spec("prefect")  # its location, without importing it
         app_dir = str(Path(spec.origin if spec and spec.origin else ".").parent.parent)
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1")
-        env.update(PREFECT__SERVER_FINAL="1")
-        self.proc = subprocess.Popen(
+        child = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
+        child["PREFECT__SERVER_FINAL"] = "1"
+        with exported(child):
+            self.proc = self._spawn(app_dir, port)
+
+    def _spawn(self, app_dir: str, port: int) -> subprocess.Popen:
+        return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory"]
             + ["prefect.server.api.server:create_app", "--host", "127.0.0.1"]
             + ["--port", str(port), "--log-level", "error", "--lifespan", "on"],
-            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -333,7 +334,7 @@ _temporary: list[TemporaryServer] = []
 def start_temporary_server() -> None:
     """With no Prefect API configured and no local server running, start the run's
     temporary server now (the CLI calls this once the inputs are checked)."""
-    if _temporary or _reused or os.environ.get("PREFECT_API_URL"):
+    if _temporary or _reused or passed_through("PREFECT_API_URL"):
         return
     if _profile_api_url(prefect_home()):
         return
@@ -356,7 +357,8 @@ def temporary_server_settings(timeout: float = 120) -> Iterator[None]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     try:
-        srv.wait(float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", timeout)))
+        limit = passed_through("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+        srv.wait(float(limit or timeout))
         with temporary_settings(updates={PREFECT_API_URL: srv.api_url}):
             yield
     finally:
