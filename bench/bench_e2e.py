@@ -53,7 +53,7 @@ from bench.e2e_scripts import EMULATOR, RAW, RUNEQ_COHORT, RUNEQ_STREAM  # noqa:
 SECTION = "## End to end"
 NOW = "2026-11-20T00:00:00+00:00"
 BIN = ROOT / ".venv" / "bin"
-RUNE_LAKE = str(BIN / "rune-lake") if (BIN / "rune-lake").exists() else "rune-lake"
+LAKE_EXE = str(BIN / "rune-lake") if (BIN / "rune-lake").exists() else "rune-lake"
 
 # -- processes -------------------------------------------------------------------------
 
@@ -373,7 +373,7 @@ def main() -> None:
         help="how the stream-day's running server is started",
     )
     p.add_argument("--motion-hours", type=float, default=14.0, help="the stream-day's")
-    p.add_argument("--rune-lake", default=RUNE_LAKE, help="the rune-lake executable to time")
+    p.add_argument("--rune-lake", default=LAKE_EXE, help="the rune-lake executable to time")
     p.add_argument("--json", default="bench_e2e.json", help="raw results (JSON)")
     p.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in BENCHMARKS.md")
     p.add_argument("--before", help="results JSON of an earlier run: shown side by side")
