@@ -161,7 +161,6 @@ def _serve_backfill(lake: str, ui: str, seconds: float, settings: dict[str, str]
         description="Load a date range of the demo cohort (Run > Custom run).",
         parameters={"lake": root},
         tags=["rune-lake", "demo"],
-        job_variables={"env": settings},  # its runs read the demo's emulator
     )
     assert isinstance(dep, RunnerDeployment)  # sync in a sync context
     out.print(
@@ -177,8 +176,11 @@ def _serve_backfill(lake: str, ui: str, seconds: float, settings: dict[str, str]
     timer.daemon = True  # never keeps the process alive
     if seconds > 0:
         timer.start()
+    from rune_io.settings.environ import exported_settings
+
     try:
-        serve(dep, print_starting_message=False)
+        with exported_settings(settings):  # its runs (child processes) read the emulator
+            serve(dep, print_starting_message=False)
     except KeyboardInterrupt:
         pass
     finally:

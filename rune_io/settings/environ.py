@@ -107,6 +107,24 @@ def exported(values: Mapping[str, str]) -> Iterator[None]:
     spawns, e.g. ``PREFECT_API_URL`` for Dask workers); restore them afterwards."""
     for name in values:
         _check_passed_through(name)
+    with _exported(values):
+        yield
+
+
+@contextmanager
+def exported_settings(values: Mapping[str, str]) -> Iterator[None]:
+    """Declared ``RUNE_*`` settings in the environment for the block, for processes that
+    cannot be handed overrides (the runs a served Prefect deployment starts: they
+    inherit its environment); restored afterwards."""
+    unknown = sorted(set(values) - set(BY_NAME))
+    if unknown:
+        raise ValueError(f"not declared settings: {unknown}")
+    with _exported(values):
+        yield
+
+
+@contextmanager
+def _exported(values: Mapping[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
