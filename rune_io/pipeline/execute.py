@@ -53,13 +53,17 @@ def _fetch_window(client, lake: Lake, stream: StreamMeta, w: Window, run_id: str
             run_id=run_id,
             replace_empty=True,
             bounds=(stream.min_time, stream.max_time),
+            only_changed=w.only_changed,
         )
     try:
         stream_schema(stream.stream_type)
     except ValueError as exc:  # a stream type this version cannot store: not transient
         raise DataError(f"stream {stream.id} window {w}: {exc}") from None
     batches = client.streams.read(stream, w.start, w.end)
-    return write_stream_partition(lake, stream, w.start, batches, run_id=run_id, replace_empty=True)
+    return write_stream_partition(
+        lake, stream, w.start, batches, run_id=run_id, replace_empty=True,
+        only_changed=w.only_changed,
+    )  # fmt: skip
 
 
 def run_chunk(client, lake: Lake, stream: StreamMeta, chunk: Chunk, run_id: str) -> ChunkResult:
