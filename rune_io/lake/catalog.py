@@ -281,26 +281,9 @@ class Catalog:
         Without ``coverage`` (a refresh) only the columns rates need are read; with
         ``coverage=(start, end)`` (a backfill) every planning column of the entries whose
         partition starts in ``[start, end)``, and only those (rates then come from them)."""
-        from rune_io.lake.snapshot import (
-            RATE_COLUMNS,
-            SNAPSHOT_COLUMNS,
-            SNAPSHOT_DICTIONARY,
-            Snapshot,
-            partition_between,
-        )
+        from rune_io.lake.snapshot import read_snapshot
 
-        pend = read_pending(self.lake)
-        columns = SNAPSHOT_COLUMNS if coverage else RATE_COLUMNS
-        dictionary = tuple(c for c in SNAPSHOT_DICTIONARY if c in columns)
-        where = None if coverage is None else partition_between(*coverage)
-        files = self._resolved_files(pend, columns, dictionary, where)
-        if where is not None and files.num_rows:
-            files = files.filter(where(files))  # the deltas' and pending rows too
-        if "key" in files.column_names:  # (dropped already when a base was streamed)
-            files = files.drop_columns(["key"])
-        files = files.unify_dictionaries()  # one dictionary a column
-        marks = self._small_state(pend)["watermarks"].values()
-        return Snapshot(files, {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in marks})
+        return read_snapshot(self, read_pending(self.lake), coverage)
 
     def pending_count(self) -> int:
         """Number of pending (not yet committed) catalog objects."""
