@@ -15,6 +15,7 @@ client's retry policy before the paginator ever sees it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from rune_io.api.http import HttpClient, Response
@@ -124,7 +125,7 @@ class PageUntilEmpty(Paginator):
         params[self.param] = self.page
 
     def update_state(self, response: Response, data: Any = None) -> None:
-        if not response.content.strip():
+        if not response.content or response.content.isspace():  # strip() would copy it
             self.has_next_page = False
         else:
             self.page += 1
@@ -141,10 +142,13 @@ def paginate(
     parse: Callable[[Response], T],
     *,
     method: str = "GET",
+    keep_body: bool = True,
 ) -> Iterator[tuple[Response, T]]:
     """Yield ``(response, parse(response))`` for every page until the paginator stops.
 
     ``parse`` runs inside the retry loop: a page that does not parse is fetched again.
+    With ``keep_body=False`` the yielded response has an empty ``content``, so the raw
+    body is freed once parsed, not held while the caller works on the page.
     """
     params = dict(params)
     paginator.init_request(params)
@@ -160,6 +164,9 @@ def paginate(
         resp = holder[-1]
         paginator.update_state(resp, data)
         paginator.pages += 1
+        if not keep_body:
+            holder.clear()
+            resp = replace(resp, content=b"")
         yield resp, data
         if paginator.has_next_page:
             paginator.update_request(params)
