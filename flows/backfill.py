@@ -7,6 +7,7 @@ range inside the flow (the server does not check date formats), before any reque
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
 from prefect import flow
 from prefect.runtime import flow_run
@@ -88,7 +89,7 @@ class BackfillRange(BaseModel):
         return self
 
 
-RangeParam = params.titled(BackfillRange, "Range")
+RangeParam = Annotated[BackfillRange, params.title("Range")]
 
 
 def _run_name() -> str:

@@ -285,7 +285,7 @@ def settings(
     block = None
     if credentials_block:
         block = (credentials_block, _read_block(credentials_block))
-    problem = None
+    problem: Exception | None = None
     try:
         creds = block[1] if block and isinstance(block[1], dict) else {}
         out.print(
@@ -308,7 +308,8 @@ def _read_block(name: str):
 
         from prefect.blocks.system import Secret
 
-        raw = Secret.load(name).get()
+        # prefect types load() as value-or-coroutine; called from sync code it is the block
+        raw = Secret.load(name).get()  # type: ignore[union-attr]
         return raw if isinstance(raw, dict) else json.loads(raw)
     except Exception as exc:  # noqa: BLE001 - shown to the user, never raised
         return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
@@ -340,11 +341,11 @@ def emulator(
     latency_ms: Annotated[
         float, typer.Option(metavar="N", help="Fixed delay before every response, in ms")
     ] = 0.0,
-    access_token_id: opt.EmuCredential("access token id") = None,
-    access_token_secret: opt.EmuCredential("access token secret") = None,
-    client_key_id: opt.EmuCredential("client key id") = None,
-    client_access_key: opt.EmuCredential("client access key") = None,
-    jwt: opt.EmuCredential("JWT") = None,
+    access_token_id: Annotated[str | None, opt.emu_credential("access token id")] = None,
+    access_token_secret: Annotated[str | None, opt.emu_credential("access token secret")] = None,
+    client_key_id: Annotated[str | None, opt.emu_credential("client key id")] = None,
+    client_access_key: Annotated[str | None, opt.emu_credential("client access key")] = None,
+    jwt: Annotated[str | None, opt.emu_credential("JWT")] = None,
 ) -> None:
     """Serve the local Rune API emulator until interrupted (Ctrl-C); prints its URL and
     the credentials it accepts (without flags: the documented demo credentials)."""

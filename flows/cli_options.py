@@ -7,7 +7,7 @@ shows its default; ``refresh`` and ``backfill`` take the same selection options.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -80,11 +80,9 @@ Workers = Annotated[
 ]
 
 
-def EmuCredential(what: str):  # noqa: N802 - reads as a type in the signatures
-    """An emulator credential flag: the value it accepts instead of the demo's."""
-    return Annotated[
-        str | None,
-        typer.Option(
-            metavar="VALUE", help=f"Accept this {what}", show_default="the demo credentials"
-        ),
-    ]
+def emu_credential(what: str) -> Any:
+    """An emulator credential flag (``Annotated[str | None, emu_credential(...)]``): the
+    value it accepts instead of the demo's."""
+    return typer.Option(
+        metavar="VALUE", help=f"Accept this {what}", show_default="the demo credentials"
+    )

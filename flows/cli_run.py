@@ -183,7 +183,14 @@ class _DropErrors:
 
 def run_flow(fn, **params) -> int:
     """Run a flow in-process with a progress bar; print its summary; return an exit code."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     from rune_lake.flows import _run
 
@@ -196,7 +203,7 @@ def run_flow(fn, **params) -> int:
         console=err,
         transient=True,
     )
-    bar: dict[str, int] = {}
+    bar: dict[str, TaskID] = {}
 
     def hook(event: str, done: int, total: int) -> None:
         if event not in bar:  # one bar per stage: discovery requests, then the tasks
@@ -250,6 +257,7 @@ def show_duckdb_sample(lake: str) -> None:
     except duckdb.Error as exc:
         out.print(f"(query failed: {exc})")
         return
+    assert rel is not None  # a SELECT always gives a relation
     cols = rel.columns
     rows = rel.fetchall()
     widths = [max(len(c), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]

@@ -16,13 +16,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from rune_io import pipeline
@@ -136,12 +137,12 @@ def _wait(ids: list[Any], poll_seconds: float) -> dict[Any, Any]:
 
 
 # the form's fields (see flows/params.py)
-GroupBy = params.titled(Literal["project", "patients"], "Group by")
-GroupSize = params.titled(int, "Group size")
-Deployment = params.titled(str, "Deployment")
-ChildParameters = params.titled(dict[str, Any], "Parameters")
-Wait = params.titled(bool, "Wait")
-PollSeconds = params.titled(float, "Poll seconds")
+GroupBy = Annotated[Literal["project", "patients"], params.title("Group by")]
+GroupSize = Annotated[int, params.title("Group size")]
+Deployment = Annotated[str, params.title("Deployment")]
+ChildParameters = Annotated[dict[str, Any], params.title("Parameters")]
+Wait = Annotated[bool, params.title("Wait")]
+PollSeconds = Annotated[float, params.title("Poll seconds")]
 
 
 @flow(name="cohort-fanout", validate_parameters=True)
@@ -150,8 +151,8 @@ def cohort_fanout(
     group_size: GroupSize = 10,
     deployment: Deployment = DEFAULT_TARGET,
     parameters: ChildParameters = {},  # noqa: B006 - only read
-    projects: params.Projects = (),
-    cohorts: params.Cohorts = (),
+    projects: params.Projects = [],  # noqa: B006 - only read
+    cohorts: params.Cohorts = [],  # noqa: B006 - only read
     org_id: params.OrgId = "",
     credentials_block: params.CredentialsBlock = "",
     api_limit: params.ApiLimit = "",
@@ -200,6 +201,8 @@ def cohort_fanout(
             tags=["rune-lake", "fanout"],
             as_subflow=True,
         )
+        # prefect types run_deployment as value-or-coroutine; from sync code it is the run
+        assert isinstance(run, FlowRun), run
         children.append({"group": g.label, "patients": len(g.patients), "flow_run_id": run.id})
         log.info("%s: %d patients -> %s run %s", g.label, len(g.patients), deployment, run.name)
     log.info("started %d run(s) of %s", len(children), deployment)

@@ -14,23 +14,24 @@ from typing import Annotated, Any
 from pydantic import Field
 
 
-def titled(type_: Any, title: str) -> Any:
-    """``type_`` shown in the form as ``title``."""
-    return Annotated[type_, Field(json_schema_extra={"title": title})]
+def title(text: str) -> Any:
+    """The annotation metadata that shows a parameter in the form as ``text``:
+    ``Annotated[type_, title("...")]`` (a real type alias, so a type checker sees the type)."""
+    return Field(json_schema_extra={"title": text})
 
 
-Lake = titled(str, "Lake")
-ChunkDays = titled(int, "Chunk days")
-CredentialsBlock = titled(str, "Credentials block")
-ApiLimit = titled(str, "API limit")
-OrgId = titled(str, "Org id")
-IncludeEvents = titled(bool, "Include events")
-Projects = titled(list[str], "Projects")
-Cohorts = titled(list[str], "Cohorts")
-Patients = titled(list[str], "Patients")
-Categories = titled(list[str], "Categories")
-Measurements = titled(list[str], "Measurements")
-DeviceTypes = titled(list[str], "Device types")
-StreamIds = titled(list[str], "Stream ids")
-LookbackDays = titled(int, "Lookback days")
-Since = titled(str, "Since")
+Lake = Annotated[str, title("Lake")]
+ChunkDays = Annotated[int, title("Chunk days")]
+CredentialsBlock = Annotated[str, title("Credentials block")]
+ApiLimit = Annotated[str, title("API limit")]
+OrgId = Annotated[str, title("Org id")]
+IncludeEvents = Annotated[bool, title("Include events")]
+Projects = Annotated[list[str], title("Projects")]
+Cohorts = Annotated[list[str], title("Cohorts")]
+Patients = Annotated[list[str], title("Patients")]
+Categories = Annotated[list[str], title("Categories")]
+Measurements = Annotated[list[str], title("Measurements")]
+DeviceTypes = Annotated[list[str], title("Device types")]
+StreamIds = Annotated[list[str], title("Stream ids")]
+LookbackDays = Annotated[int, title("Lookback days")]
+Since = Annotated[str, title("Since")]

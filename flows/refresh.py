@@ -42,13 +42,13 @@ def _run_name() -> str:
 @flow(name="refresh", flow_run_name=_run_name, task_runner=make_task_runner(), log_prints=False)
 def refresh(
     lake: params.Lake = "",
-    projects: params.Projects = (),
-    cohorts: params.Cohorts = (),
-    patients: params.Patients = (),
-    categories: params.Categories = (),
-    measurements: params.Measurements = (),
-    device_types: params.DeviceTypes = (),
-    stream_ids: params.StreamIds = (),
+    projects: params.Projects = [],  # noqa: B006 - only read
+    cohorts: params.Cohorts = [],  # noqa: B006 - only read
+    patients: params.Patients = [],  # noqa: B006 - only read
+    categories: params.Categories = [],  # noqa: B006 - only read
+    measurements: params.Measurements = [],  # noqa: B006 - only read
+    device_types: params.DeviceTypes = [],  # noqa: B006 - only read
+    stream_ids: params.StreamIds = [],  # noqa: B006 - only read
     org_id: params.OrgId = "",
     include_events: params.IncludeEvents = True,
     lookback_days: params.LookbackDays = 0,

@@ -91,7 +91,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None, *
     return cls(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
 
 
-def make_task_runner() -> TaskRunner:
+def make_task_runner() -> TaskRunner[Any]:
     kind = os.environ.get("RUNE_LAKE_TASK_RUNNER", "threads").strip().lower()
     if kind == "threads":
         # bounded: an unbounded pool grew to thousands of threads with many chunks

@@ -54,7 +54,8 @@ class ChaosMiddleware:
         qs = scope.get("query_string", b"").decode("latin-1")
         stats = self.state.stats
         engine: ChaosEngine = self.state.chaos
-        kind = engine.draw(path)
+        kind = engine.draw(path)  # None whenever chaos is off (no config)
+        cfg = engine.config
         status_box = {"status": 0, "recorded": False}
 
         async def send_recording(message):
@@ -70,13 +71,13 @@ class ChaosMiddleware:
         try:
             if kind in ("429", "500", "503"):
                 status = int(kind)
-                retry = engine.config.retry_after_s if status in (429, 503) else None
+                retry = cfg.retry_after_s if cfg and status in (429, 503) else None
                 await _send_error(send_recording, status, f"injected chaos {kind}", retry)
             elif kind in ("reset", "truncate"):
                 await self._broken(scope, receive, send_recording, kind)
             else:
                 if kind == "delay":
-                    await asyncio.sleep(engine.config.delay_s)
+                    await asyncio.sleep(cfg.delay_s if cfg else 0)
                 await self.app(scope, receive, send_recording)
         finally:
             if not status_box["recorded"]:

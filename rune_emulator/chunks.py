@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
+import pyarrow as pa
 
 from . import signals, signals_phone
 from .cohort import StreamSpec
@@ -86,10 +88,10 @@ class TextCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._items: OrderedDict[tuple, pa.Table] = OrderedDict()
         self._bytes = 0
 
-    def get(self, key: tuple, make):
+    def get(self, key: tuple, make: Callable[[], pa.Table]) -> pa.Table:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:

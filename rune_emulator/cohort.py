@@ -127,6 +127,17 @@ class SyntheticCohort:
     def patient(self, patient_id: str) -> Patient | None:
         return self._patients_by_id.get(patient_id)
 
+    def existing_patient(self, patient_id: str) -> Patient:
+        """The patient of an id already checked (or taken from the cohort): KeyError if not."""
+        return self._patients_by_id[patient_id]
+
+    def existing_org(self, org_id: str) -> Org:
+        """The org of an id already checked (or taken from the cohort): KeyError if not."""
+        org = self.org(org_id)
+        if org is None:
+            raise KeyError(org_id)
+        return org
+
     def org(self, org_id: str) -> Org | None:
         """By ``org-<x>``, ``org-<x>,org`` or bare ``<x>``."""
         short = org_id.split(",", 1)[0]
@@ -290,7 +301,7 @@ def build_cohort(cfg: EmulatorConfig, clock: Clock | None = None) -> SyntheticCo
         watch = _short_id(prng, 8)
         phone = _short_id(prng, 8, "_")
         implant = _short_id(prng, 7, "#*")
-        devices = (
+        devices: tuple[Device, ...] = (
             Device(watch, pid, "Apple Watch", "Apple Watch", False, created + 3600),
             Device(phone, pid, "Prod Strive PD App", "strivepd", False, created + 7200),
             Device(implant, pid, "Percept PC", "medtronic_percept_pc", False, created),

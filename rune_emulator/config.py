@@ -7,7 +7,7 @@ serve byte-identical data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 #: Documented demo credentials: the emulator accepts these unless told otherwise.
@@ -135,7 +135,3 @@ class EmulatorConfig:
             raise ValueError("latency_ms must be >= 0 and motion_hours in [0, 15]")
         if self.page_size < 1:
             raise ValueError("page_size must be >= 1")
-
-    def with_(self, **changes: object) -> EmulatorConfig:
-        """A copy with some fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]

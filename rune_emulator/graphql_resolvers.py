@@ -80,8 +80,8 @@ def org_node(state: EmulatorState, org: Org) -> dict:
 
 
 def access_node(state: EmulatorState, pid: str, org_id: str) -> dict:
-    org = state.cohort.org(org_id)
-    patient = state.cohort.patient(pid)
+    org = state.cohort.existing_org(org_id)
+    patient = state.cohort.existing_patient(pid)
     return {
         "patient": lambda info: patient_node(state, patient),
         "org": lambda info: org_node(state, org),
@@ -207,7 +207,7 @@ def _patient_people(state: EmulatorState, info, pids: list[str], cursor_input) -
     raw = info.context.get("variables") or {}
     cursor_input = cursor_input or raw.get("cursor_input") or raw.get("cursorInput") or {}
     after = (cursor_input or {}).get("codeNameCursor")
-    people = sorted((state.cohort.patient(pid) for pid in pids), key=lambda p: p.code_name)
+    people = sorted((state.cohort.existing_patient(pid) for pid in pids), key=lambda p: p.code_name)
     if after:
         people = [p for p in people if p.code_name > after]
     size = state.config.patient_page_size
@@ -280,6 +280,6 @@ def user_node(state: EmulatorState) -> dict:
         "displayName": c.user_name,
         "email": c.user_email,
         "created": c.data_start.timestamp() - 500 * 86_400,
-        "defaultMembership": {"org": org_node(state, c.org(c.active_org_id))},
+        "defaultMembership": {"org": org_node(state, c.existing_org(c.active_org_id))},
         "membershipList": membership_list,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLSchema
+from graphql import GraphQLObjectType, GraphQLSchema
 
 from .auth import Principal
 from .graphql_resolvers import (
@@ -147,6 +147,7 @@ def attach(schema: GraphQLSchema) -> GraphQLSchema:
     }
     for type_name, fields in roots.items():
         gtype = schema.type_map[type_name]
+        assert isinstance(gtype, GraphQLObjectType), type_name
         for name, fn in fields.items():
             gtype.fields[name].resolve = fn
     return schema

@@ -39,18 +39,6 @@ def get_int(q: QueryParams, name: str, lo: int | None = None, hi: int | None = N
     return val
 
 
-def get_bool(q: QueryParams, name: str, default: bool) -> bool:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return default
-    low = raw.lower()
-    if low in ("true", "1", "yes"):
-        return True
-    if low in ("false", "0", "no"):
-        return False
-    raise bad_request(f"{name} must be true or false, got {raw!r}")
-
-
 def get_choice(q: QueryParams, name: str, choices: tuple[str, ...], default: str) -> str:
     raw = q.get(name)
     if raw is None or raw == "":

@@ -165,7 +165,11 @@ def format_iso_trimmed(t_ns: np.ndarray, offsets_s: np.ndarray | None = None) ->
             out[s:e, :10] = np.frombuffer(d, np.uint8)
     sod = rem // 10_000_000
     frac = rem - sod * 10_000_000  # 7 digits
-    fields = ((11, sod // 3600), (14, (sod // 60) % 60), (17, sod % 60))
+    fields: tuple[tuple[int, np.ndarray], ...] = (
+        (11, sod // 3600),
+        (14, (sod // 60) % 60),
+        (17, sod % 60),
+    )
     fields += ((20, frac // 100_000), (22, (frac // 1000) % 100), (24, (frac // 10) % 100))
     for col, v in fields:
         out[:, col] = _HI[v]

@@ -18,7 +18,12 @@ from .hashing import DAY_NS, DAY_S, NS, h_int, h_unit
 
 Chunk = dict[str, np.ndarray]
 TICK = 100  # ns: the resolution of every sample time
-_NP_TYPES = {"timestamp": np.int64, "sfloat": np.float64, "ufloat": np.float64, "uint": np.int64}
+_NP_TYPES: dict[str, type] = {
+    "timestamp": np.int64,
+    "sfloat": np.float64,
+    "ufloat": np.float64,
+    "uint": np.int64,
+}
 _NP_TYPES |= {"bool": np.bool_, "dict": object}
 
 

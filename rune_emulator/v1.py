@@ -102,7 +102,7 @@ def _device(state: EmulatorState, patient_id: str, q: QueryParams, required: boo
         if required:
             raise bad_request("device_id is required")
         return None
-    patient = state.cohort.patient(patient_id)
+    patient = state.cohort.existing_patient(patient_id)  # checked by handle()
     if device_id not in {d.id for d in patient.devices}:
         raise ApiError(404, f"device not found: {device_id}")
     return device_id
@@ -119,6 +119,7 @@ def _series(
     tz: int,
 ) -> tuple[pa.Table, bool]:
     device_id = _device(state, patient_id, q, required=True)
+    assert device_id is not None  # required=True: _device raised otherwise
     lo, hi = get_float(q, "start_time"), get_float(q, "end_time")
     if lo is None or hi is None:
         raise bad_request("start_time and end_time are required")
@@ -180,7 +181,9 @@ def _v1_series(state: EmulatorState, patient_id: str, device_id: str, name: str)
     streams = state.cohort.streams_of(patient_id)
     if name == "heartrate":
         devices = {
-            d.id for d in state.cohort.patient(patient_id).devices if d.alias != "Percept PC"
+            d.id
+            for d in state.cohort.existing_patient(patient_id).devices
+            if d.alias != "Percept PC"
         }
         hr = [s for s in streams if s.kind == "hk_heart_rate" and device_id in devices]
         return [(s, None) for s in hr]

@@ -137,6 +137,7 @@ def stream_data(
     page_rows = state.config.page_size
     if limit:
         page_rows = min(page_rows, limit - served)
+    parts: list[tuple[int, Chunk, int, int, int]]
     if page_rows <= 0:
         parts, more = [], False
     else:
@@ -155,9 +156,10 @@ def stream_data(
     if fault is None and not as_json and tz is None and tz_name is None:
         table = _page_text(state, spec, parts, ts_mode)
     else:
-        cols = state.store.select(spec, 0, 0)[0] if not parts else None
         if parts:
             cols = {k: np.concatenate([p[1][k][p[2] : p[3]] for p in parts]) for k in parts[0][1]}
+        else:
+            cols = state.store.select(spec, 0, 0)[0]
         table = output_table(spec, cols, ts_mode, tz, tz_name, fault, as_json=as_json)
     return _respond(spec, table, fmt, token)
 
@@ -174,9 +176,11 @@ def _page_text(state: EmulatorState, spec: StreamSpec, parts, ts_mode: str) -> p
     pieces = []
     for day, chunk, a, b, window in parts:
         if window * 4 >= len(chunk["_t"]):  # the request reads much of this day
-            whole = state.text_cache.get(
-                (spec.id, day, ts_mode), lambda c=chunk: _as_text(output_table(spec, c, ts_mode))
-            )
+
+            def make(c: Chunk = chunk) -> pa.Table:
+                return _as_text(output_table(spec, c, ts_mode))
+
+            whole = state.text_cache.get((spec.id, day, ts_mode), make)
             pieces.append(whole.slice(a, b - a))
         else:
             sub = {k: v[a:b] for k, v in chunk.items()}

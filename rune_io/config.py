@@ -273,7 +273,7 @@ def load_settings(
         raise ConfigError(
             f"load_settings(): unknown argument(s) {unknown}; known: {sorted(SETTABLE)}"
         )
-    sources = [
+    candidates = [
         _Source("argument", {k: v for k, v in overrides.items() if v is not None}),
         _Source(
             "environment",
@@ -283,7 +283,7 @@ def load_settings(
         _project_source(config_path),
         _runeq_source(runeq_config_path),
     ]
-    sources = [s for s in sources if s is not None]
+    sources = [s for s in candidates if s is not None]
 
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -385,7 +385,7 @@ def _read_yaml(path: Path, what: str) -> Any:
 
 def _project_source(config_path: str | os.PathLike[str] | None) -> _Source | None:
     explicit = config_path is not None
-    path = Path(config_path) if explicit else Path(PROJECT_FILE)
+    path = Path(config_path) if config_path is not None else Path(PROJECT_FILE)
     if not path.exists():
         if explicit:
             raise ConfigError(f"project file {path} does not exist; pass an existing path")

@@ -78,19 +78,3 @@ def windows(start: TimeLike, end: TimeLike, span: timedelta) -> list[tuple[datet
         out.append((lo, nxt))
         lo = nxt
     return out
-
-
-def day_windows(start: TimeLike, end: TimeLike) -> list[tuple[datetime, datetime]]:
-    """Split ``[start, end)`` at UTC midnights.
-
-    Inner windows are whole UTC days; the first and last may be partial days. An empty
-    or inverted range gives ``[]``.
-    """
-    lo, hi = to_utc(start), to_utc(end)
-    out: list[tuple[datetime, datetime]] = []
-    while lo < hi:
-        midnight = datetime(lo.year, lo.month, lo.day, tzinfo=UTC) + timedelta(days=1)
-        nxt = min(midnight, hi)
-        out.append((lo, nxt))
-        lo = nxt
-    return out

@@ -36,7 +36,8 @@ def settings(credentials_block: str | None = None) -> Settings:
         return load_settings(config)
     from prefect.blocks.system import Secret
 
-    raw: Any = Secret.load(credentials_block).get()
+    # prefect types load() as value-or-coroutine; called from sync code it is the block
+    raw: Any = Secret.load(credentials_block).get()  # type: ignore[union-attr]
     creds = raw if isinstance(raw, dict) else json.loads(raw)
     return load_settings(config, **{k: v for k, v in creds.items() if v})
 
@@ -50,7 +51,7 @@ def _settings_key(credentials_block: str | None) -> tuple[str, ...]:
 def client(credentials_block: str | None = None) -> RuneClient:
     """This thread's client (created on first use, and again if the settings change)."""
     key = _settings_key(credentials_block)
-    cache: dict[str, RuneClient] = getattr(_local, "clients", None) or {}
+    cache: dict[tuple[str, ...], RuneClient] = getattr(_local, "clients", None) or {}
     _local.clients = cache
     if key not in cache:
         forward_rune_io_logs()  # also in Dask worker processes

@@ -41,7 +41,8 @@ def test_constraints_pin_everything_with_a_scheduler_that_works():
     assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+!-]*", v) for v in pins.values()), pins
     assert pins["sqlalchemy"].startswith("2.0.")  # 2.1 breaks prefect 3.8.8's scheduler
     assert pins["prefect"] == "3.8.8"
-    for name in ("prefect", "sqlalchemy", "fastapi", "pyarrow", "s3fs", "moto", "runeq", "gql"):
+    names = ("prefect", "sqlalchemy", "fastapi", "pyarrow", "s3fs", "moto", "runeq", "gql", "mypy")
+    for name in names:
         assert version(name) == pins[name], (
             f"{name}: installed {version(name)}, pinned {pins[name]}"
         )

@@ -1,4 +1,5 @@
-"""Lint and formatting are part of the test command, so CI and a laptop check the same."""
+"""Lint, formatting and type checking are part of the test command, so CI and a laptop
+check the same."""
 
 from __future__ import annotations
 
@@ -28,6 +29,39 @@ def test_ruff_lint_is_clean():
 def test_ruff_format_is_clean():
     res = ruff("format", "--check", ".")
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_mypy_is_clean():
+    """``mypy`` with no arguments: ``[tool.mypy]`` in pyproject.toml names what it checks
+    (rune_io, rune_emulator, and flows/ and tasks/ by their installed names through the
+    ``typecheck/rune_lake`` link tree)."""
+    exe = shutil.which("mypy", path=str(Path(sys.executable).parent)) or shutil.which("mypy")
+    if exe is None:
+        pytest.fail("mypy is not installed: pip install -c constraints.txt -e '.[test]'")
+    res = subprocess.run([exe], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # every file really checked: flows/ and tasks/ as rune_lake.flows / rune_lake.tasks
+    expected = (
+        sum(
+            1
+            for top in ("rune_io", "rune_emulator", "flows", "tasks")
+            for _ in (REPO / top).rglob("*.py")
+        )
+        + 1
+    )  # rune_lake/__init__.py
+    assert f"no issues found in {expected} source files" in res.stdout, res.stdout
+
+
+def test_typecheck_link_tree_points_at_flows_and_tasks():
+    """The link tree mypy reads ``flows/`` and ``tasks/`` through (see pyproject.toml)."""
+    tree = REPO / "typecheck" / "rune_lake"
+    for name, target in (
+        ("flows", "flows"),
+        ("tasks", "tasks"),
+        ("__init__.py", "rune_lake/__init__.py"),
+    ):
+        link = tree / name
+        assert link.is_symlink() and link.resolve() == (REPO / target).resolve(), link
 
 
 def test_rune_io_never_imports_prefect():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import requests
 
@@ -41,11 +40,6 @@ class RuneClient:
         self.graph = GraphClient(self.http)
         self.streams = StreamReader(self.http)
         self.v1 = V1Client(self.http)
-
-    @classmethod
-    def from_settings(cls, config_path: str | None = None, **overrides: Any) -> RuneClient:
-        """``RuneClient(load_settings(config_path, **overrides))``."""
-        return cls(load_settings(config_path, **overrides))
 
     def close(self) -> None:
         """Close the shared session."""

@@ -166,7 +166,8 @@ def parse_json_series(doc: Any, timestamp: Timestamp = "unix", timezone: int = 0
     result = doc.get("result") if isinstance(doc, dict) else None
     if not isinstance(result, dict):
         raise DataError("V1 JSON page has no result object", transient=True)
-    data = result.get("data") if isinstance(result.get("data"), dict) else result
+    inner = result.get("data")
+    data = inner if isinstance(inner, dict) else result
     columns = {k: _flatten(v) for k, v in data.items() if isinstance(v, list)}
     if "time" not in columns:
         raise DataError(f"V1 JSON result has no time array: {sorted(data)}", transient=True)

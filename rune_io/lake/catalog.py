@@ -78,9 +78,9 @@ from rune_io.lake.resolve import (
     apply_watermarks,
     chain,
     last_per_path,
+    loaded_up_to,
     resolve_files,
 )
-from rune_io.lake.resolve import parse_time as _parse_time
 from rune_io.lake.segments import SegmentStore
 from rune_io.lake.storage import Lake, list_files, put_bytes, remove
 from rune_io.lake.table_schemas import PENDING_SCHEMAS
@@ -274,7 +274,7 @@ class Catalog:
     def watermarks(self) -> dict[str, datetime]:
         """``{stream_id: loaded up to}``."""
         rows = self._small_state(read_pending(self.lake))["watermarks"].values()
-        return {r["stream_id"]: _parse_time(r["loaded_up_to"]) for r in rows}
+        return {r["stream_id"]: loaded_up_to(r) for r in rows}
 
     def snapshot(self, *, coverage: tuple[datetime, datetime] | None = None):
         """One columnar read of what planning needs: :class:`~rune_io.lake.snapshot.Snapshot`.

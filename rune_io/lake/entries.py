@@ -159,7 +159,7 @@ class FileEntry:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> FileEntry:
-        kw = {k: d.get(k) for k in cls.__dataclass_fields__}
+        kw: dict[str, Any] = {k: d.get(k) for k in cls.__dataclass_fields__}
         for k in (
             "partition_start", "min_time", "max_time", "written_at",
             "stream_min_time", "stream_max_time",

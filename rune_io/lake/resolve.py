@@ -83,13 +83,22 @@ def resolve_files(
     return pa.concat_tables([base, live.select(base.column_names).cast(base.schema)])
 
 
+def loaded_up_to(row: dict[str, Any]) -> datetime:
+    """A watermark row's ``loaded_up_to`` (always written; ValueError if a row lacks it)."""
+    t = parse_time(row.get("loaded_up_to"))
+    if t is None:
+        raise ValueError(f"watermark of stream {row.get('stream_id')!r} has no loaded_up_to")
+    return t
+
+
 def apply_watermarks(marks: dict[str, dict[str, Any]], docs: list[dict[str, Any]]) -> None:
     """Watermarks only move forward, unless a doc is ``force`` d (docs in order)."""
     for body in docs:
         for row in body["rows"]:
             old = marks.get(row["stream_id"])
             new_t = parse_time(row["loaded_up_to"])
-            if body["force"] or old is None or new_t >= parse_time(old["loaded_up_to"]):
+            old_t = parse_time(old["loaded_up_to"]) if old is not None else None
+            if body["force"] or old_t is None or (new_t is not None and new_t >= old_t):
                 marks[row["stream_id"]] = row
 
 

@@ -188,6 +188,7 @@ class PartitionSink:
 
     def _span_times(self, batch: pa.RecordBatch) -> None:
         """Catalog time span of a stream without ``time``: its key's min and max."""
+        assert self.key is not None  # called only for a keyed table
         col = batch.column(self.key + NS_SUFFIX)
         lo, hi = pc.min(col).as_py(), pc.max(col).as_py()
         if lo is not None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rune_io.lake.resolve import parse_time
+from rune_io.lake.resolve import loaded_up_to
 
 #: Columns of file entries a snapshot holds.
 SNAPSHOT_COLUMNS = [
@@ -86,22 +85,6 @@ class Snapshot:
         for s, p, r, d in zip(*cols, strict=True):
             key = s or f"{EVENTS_PREFIX}{p}"
             out[key] = out.get(key, 0.0) + float(r) / max(float(d), 1.0)
-        return out
-
-    def entries_between(self, start: datetime, end: datetime) -> dict[str, list[dict[str, Any]]]:
-        """Entries whose partition starts in ``[start, end)``, by stream key (events:
-        ``events/<patient>``): the rows a backfill of that range compares against."""
-        t = self.files
-        if t.num_rows == 0:
-            return {}
-        ps = t.column("partition_start")
-        lo = pa.scalar(start, type=ps.type)
-        hi = pa.scalar(end, type=ps.type)
-        sel = t.filter(pc.and_(pc.greater_equal(ps, lo), pc.less(ps, hi)))
-        out: dict[str, list[dict[str, Any]]] = {}
-        for row in sel.to_pylist():
-            key = row["stream_id"] or f"{EVENTS_PREFIX}{row['patient_id']}"
-            out.setdefault(key, []).append(row)
         return out
 
     def covered(
@@ -221,4 +204,4 @@ def read_snapshot(catalog, pend, coverage: tuple[datetime, datetime] | None) -> 
         files = files.drop_columns(["key"])
     files = files.unify_dictionaries()  # one dictionary a column
     marks = catalog._small_state(pend)["watermarks"].values()
-    return Snapshot(files, {r["stream_id"]: parse_time(r["loaded_up_to"]) for r in marks})
+    return Snapshot(files, {r["stream_id"]: loaded_up_to(r) for r in marks})

@@ -196,8 +196,8 @@ def _select_patients(graph: GraphClient, pool: _Pool, sel) -> list[Patient]:
         else:
             wanted = {p.id: p for p, _ in listed}
     if need_devices and (sel.projects or sel.cohorts):
-        members = [pid for pid, p in wanted.items() if not p.devices]
-        wanted.update((p.id, p) for p in pool.map("devices", _patient, members))
+        bare = [pid for pid, p in wanted.items() if not p.devices]
+        wanted.update((p.id, p) for p in pool.map("devices", _patient, bare))
     return sorted(wanted.values(), key=lambda p: p.id)
 
 
@@ -254,7 +254,7 @@ def _check_filters(
 ) -> None:
     """A filter value that matches no stream of the selection is a mistake (a typo, a
     wrong patient): say so, naming the values that exist, instead of loading nothing."""
-    present = {
+    present: dict[str, set[str | None]] = {
         "category": {s.category for s in streams},
         "measurement": {s.measurement for s in streams},
         "device type": {device_type.get((s.patient_id, s.device_id)) for s in streams},

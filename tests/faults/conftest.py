@@ -109,9 +109,35 @@ class CliResult:
         return self.out + self.err
 
 
+#: this test's scratch folder (in its tmp_path): the CLI's working directory and DuckDB's
+#: spill directory, so nothing a test runs leaves files in the work tree
+_SCRATCH: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def scratch_in_tmp_path(tmp_path) -> Iterator[Path]:
+    """DuckDB spills to ``temp_directory``, by default ``.tmp`` in the working directory
+    (the work tree): point the default connection (``duckdb.sql``) at the test's
+    tmp_path, and run the CLI from there."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    duckdb.execute(f"SET temp_directory = '{scratch / 'duckdb'}'")
+    _SCRATCH[:] = [scratch]
+    yield scratch
+    _SCRATCH.clear()
+
+
+def scratch_dir() -> Path:
+    """The running test's scratch folder (a fresh temporary one outside a test)."""
+    import tempfile
+
+    return _SCRATCH[0] if _SCRATCH else Path(tempfile.mkdtemp(prefix="rune-lake-test-"))
+
+
 def cli(*args: str, env_vars: dict[str, str], timeout: float = 180) -> CliResult:
     """Run ``python -m rune_lake.flows.cli ARGS`` with exactly ``env_vars`` (plus PATH/HOME and the
-    test Prefect server), recording its output for the secret scan."""
+    test Prefect server) in the test's scratch folder, recording its output for the secret
+    scan."""
     import time
 
     from prefect.settings import PREFECT_API_URL
@@ -132,7 +158,7 @@ def cli(*args: str, env_vars: dict[str, str], timeout: float = 180) -> CliResult
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "rune_lake.flows.cli", *args],
-        cwd=str(REPO),
+        cwd=str(scratch_dir()),
         env=full,
         capture_output=True,
         text=True,
@@ -171,7 +197,7 @@ def assert_lakes_equal(got: Path, want: Path) -> dict[str, int]:
     Returns rows per table."""
     assert tables(got) == tables(want)
     counts = {}
-    con = duckdb.connect()
+    con = duckdb.connect(config={"temp_directory": str(scratch_dir() / "duckdb")})
     for t in tables(want):
         a, b = _select(got, t), _select(want, t)
         n_got = con.execute(f"SELECT count(*) FROM ({a})").fetchone()[0]

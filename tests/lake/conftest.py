@@ -10,15 +10,18 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import requests
 
 from rune_io.api.arrow_schema import floor_us, stream_schema
 from rune_io.api.models import Dimension, StreamMeta, StreamType
-from rune_io.lake import Lake, open_lake
+from rune_io.lake import Lake, Snapshot, open_lake
+from rune_io.lake.snapshot import EVENTS_PREFIX
 
 PATIENT = "0123456789abcdef0123456789abcdef"
 DIGIT_PATIENT = "00123456789012345678901234567890"  # all digits, leading zeros
@@ -163,3 +166,22 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def entries_between(
+    snap: Snapshot, start: datetime, end: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """Entries whose partition starts in ``[start, end)``, by stream key (events:
+    ``events/<patient>``)."""
+    t = snap.files
+    if t.num_rows == 0:
+        return {}
+    ps = t.column("partition_start")
+    lo = pa.scalar(start, type=ps.type)
+    hi = pa.scalar(end, type=ps.type)
+    sel = t.filter(pc.and_(pc.greater_equal(ps, lo), pc.less(ps, hi)))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in sel.to_pylist():
+        key = row["stream_id"] or f"{EVENTS_PREFIX}{row['patient_id']}"
+        out.setdefault(key, []).append(row)
+    return out

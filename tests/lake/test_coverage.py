@@ -13,7 +13,7 @@ from rune_io.lake import Catalog, write_stream_partition
 from rune_io.lake.snapshot import stream_bounds
 from rune_io.pipeline import lake_partitioning, lake_table
 from rune_io.pipeline.plan import covers, data_bounds
-from tests.lake.conftest import TREMOR_TYPE, day_start, make_batches, make_stream
+from tests.lake.conftest import TREMOR_TYPE, day_start, entries_between, make_batches, make_stream
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)  # upstream's first data when the lake was loaded
 
@@ -56,7 +56,7 @@ def test_vectorized_coverage_is_the_definition(local_lake, lo_days, hi_days, n_c
     got = snap.covered(
         stream_bounds([(s.id, lake_table(s), *data_bounds(s)) for s in now]), start, until
     )
-    entries = snap.entries_between(start, until)
+    entries = entries_between(snap, start, until)
     want: dict[str, set[datetime]] = {}
     for s in now:
         for e in entries.get(s.id, []):

@@ -12,7 +12,7 @@ from rune_io.lake import Catalog, write_stream_partition
 from rune_io.lake import catalog as catalog_mod
 from rune_io.lake.segments import TABLES_DIR, SegmentStore
 from rune_io.lake.storage import list_files
-from tests.lake.conftest import day_start, make_batches
+from tests.lake.conftest import day_start, entries_between, make_batches
 from tests.lake.test_catalog import DAYS, assert_catalog_matches_files, populate
 
 
@@ -117,8 +117,8 @@ def test_snapshot_rates_and_range(local_lake):
     cat.commit("run-1")
     snap = cat.snapshot()
     assert snap.rows_per_day() == {s.id: 3000.0 for s in streams}
-    inside = snap.entries_between(
-        day_start(DAYS[1]), day_start(DAYS[1]) + (day_start(DAYS[1]) - day_start(DAYS[0]))
+    inside = entries_between(
+        snap, day_start(DAYS[1]), day_start(DAYS[1]) + (day_start(DAYS[1]) - day_start(DAYS[0]))
     )
     assert {k: len(v) for k, v in inside.items()} == {s.id: 1 for s in streams}
     row = inside[streams[0].id][0]

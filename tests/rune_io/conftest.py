@@ -8,11 +8,13 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from rune_io.config import ENV_VARS, Settings, load_settings
+from rune_io.times import TimeLike, to_utc
 
 
 @dataclass
@@ -201,3 +203,20 @@ def rc(emu, fake_sleep):
     with RuneClient(emu_settings(emu), sleep=fake_sleep) as c:
         yield c
     emu.set_chaos(None)
+
+
+def day_windows(start: TimeLike, end: TimeLike) -> list[tuple[datetime, datetime]]:
+    """Split ``[start, end)`` at UTC midnights (a test helper: the pipeline plans by
+    partition windows, rune_io.times.windows).
+
+    Inner windows are whole UTC days; the first and last may be partial days. An empty
+    or inverted range gives ``[]``.
+    """
+    lo, hi = to_utc(start), to_utc(end)
+    out: list[tuple[datetime, datetime]] = []
+    while lo < hi:
+        midnight = datetime(lo.year, lo.month, lo.day, tzinfo=UTC) + timedelta(days=1)
+        nxt = min(midnight, hi)
+        out.append((lo, nxt))
+        lo = nxt
+    return out

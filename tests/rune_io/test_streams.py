@@ -12,7 +12,7 @@ from rune_io.api.arrow_schema import stream_schema
 from rune_io.api.client import RuneClient
 from rune_io.api.retry import RetryPolicy
 from rune_io.errors import AuthError, DataError, NotFound, ServerError, is_transient
-from rune_io.times import day_windows
+from tests.rune_io.conftest import day_windows
 from tests.truth import assert_equals_truth
 
 from .conftest import EMU_PAGE_SIZE, emu_settings

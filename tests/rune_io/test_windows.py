@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from rune_io.times import day_windows, to_unix_ns, to_utc, windows
+from rune_io.times import to_unix_ns, to_utc, windows
+from tests.rune_io.conftest import day_windows
 
 T0 = datetime(2024, 3, 10, tzinfo=UTC)
 

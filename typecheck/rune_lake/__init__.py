@@ -1,0 +1,1 @@
+../../rune_lake/__init__.py
