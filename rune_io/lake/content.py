@@ -17,6 +17,7 @@ change the digest. Constant columns (stream, patient, device...) are hashed once
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +29,7 @@ PREFIX = "sha256:"
 class ContentHash:
     """Incremental content hash of row groups written in order (see module docs)."""
 
-    def __init__(self, schema: pa.Schema, constants: list[tuple[str, str]] = ()) -> None:
+    def __init__(self, schema: pa.Schema, constants: Sequence[tuple[str, str]] = ()) -> None:
         self._h = hashlib.sha256()
         self.schema = schema
         self.constants = list(constants)
