@@ -51,7 +51,7 @@ os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LIGHT = ["vitals", "neural", "symptom", "behavior"]  # 6 streams a patient
+LIGHT = ["vitals", "neural", "symptom"]  # streams a patient: the emulator's low-rate set
 NOW = "2026-11-20T00:00:00+00:00"  # 14 days back stay in one month
 SECTION = "## Flow orchestration"
 
@@ -119,35 +119,29 @@ def bench_demo(workdir: Path) -> dict:
 
 
 def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:
-    """``rune_lake.flows._run.execute`` without Prefect: the same rune_io calls, in the same order."""
+    """``rune_lake.flows.run.load`` without Prefect: the same rune_io calls, in the same order."""
     from rune_io import pipeline
     from rune_io.lake import Catalog
     from rune_lake.tasks import runtime
 
     t0 = time.perf_counter()
     run_id = f"plain-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    job = pipeline.RefreshJob(chunk_days=chunk_days)
     selection = pipeline.Selection(categories=tuple(LIGHT), include_events=False)
     cat = Catalog(runtime.lake(lake_url))
     cat.repair()
     cat.begin_run(run_id, {"selection": selection.describe()})
     patients, streams = pipeline.discover(runtime.client().graph, selection)
-    work = pipeline.work_streams(patients, streams, selection.include_events)
-    by_id = {s.id: s for s in work}
     cat.record_streams(streams, run_id)
-    units = pipeline.plan_units(
-        pipeline.plan_chunks(work, cat.watermarks(), chunk_days=chunk_days),
-        by_id,
-        pipeline.rows_per_day(cat.files().to_pylist()),
-    )
-    chunks = [c for u in units for c in u.chunks]
+    sources = pipeline.work_sources(patients, streams, selection.include_events)
+    plan = pipeline.plan_run(job, sources, cat.snapshot(coverage=job.coverage))
 
     def one(unit):
-        return pipeline.run_unit(runtime.client(), runtime.lake(lake_url), by_id, unit, run_id)
+        return pipeline.run_unit(runtime.client(), runtime.lake(lake_url), unit, run_id)
 
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        results = [r for rs in ex.map(one, units) for r in rs]
-    report = pipeline.summarize(run_id, "refresh", chunks, results, by_id)
-    marks = pipeline.new_watermarks(cat.watermarks(), by_id, results)
+        results = [r for rs in ex.map(one, plan.units) for r in rs]
+    report, marks = pipeline.conclude(run_id, job, plan, results)
     report.seconds = time.perf_counter() - t0
     stats = {k: v for k, v in asdict(report).items() if k not in ("run_id", "kind")}
     if marks:
@@ -155,7 +149,7 @@ def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, 
     cat.finish_run(run_id, "completed" if report.ok else "incomplete", stats)
     cat.commit(run_id)
     assert report.ok, report.text()
-    return time.perf_counter() - t0, len(units), report.rows
+    return time.perf_counter() - t0, len(plan.units), report.rows
 
 
 def flow_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:

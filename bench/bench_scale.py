@@ -206,7 +206,6 @@ def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
     from rune_io.api.models import Dimension, StreamMeta, StreamType
     from rune_io.lake import Catalog, FileEntry, open_lake
     from rune_io.lake import catalog as catalog_mod
-    from rune_lake.flows.backfill import BackfillRange, plan
 
     lake = open_lake(str(root), create=False)
     cat = Catalog(lake)
@@ -235,11 +234,11 @@ def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
     t0 = time.perf_counter()
     if mode == "backfill":  # a week's backfill over every stream: coverage as one join
         week = (year_end - timedelta(days=14)).date()
-        rng = BackfillRange(start=week, end=week + timedelta(days=7), include_events=False)
+        job = pipeline.BackfillJob(week, week + timedelta(days=7), chunk_days=7)
         lo = datetime(week.year, week.month, week.day, tzinfo=UTC) - timedelta(days=32)
         snap = cat.snapshot(coverage=(lo, lo + timedelta(days=39)))
         t_snap = time.perf_counter() - t0
-        back = plan(streams, snap, rng, 7)
+        back = job.plan([pipeline.StreamSource(s) for s in streams], snap)
         return {
             "backfill_snapshot_s": round(t_snap, 2),
             "backfill_plan_s": round(time.perf_counter() - t0, 2),
@@ -250,8 +249,7 @@ def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
     t_snap = time.perf_counter() - t0
     rates = snap.rows_per_day()
     chunks = pipeline.plan_chunks(streams, snap.watermarks, chunk_days=7)
-    by_id = {s.id: s for s in streams}
-    units = pipeline.plan_units(chunks, by_id, rates)
+    units = pipeline.plan_units(chunks, rates)
     t_plan = time.perf_counter() - t0
     # commit a run of run_files new entries (one new day of the first run_files streams)
     t1 = time.perf_counter()

@@ -14,12 +14,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, model_validator
 
 from rune_io import pipeline
-from rune_io.api.models import StreamMeta
-from rune_io.lake import Snapshot
-from rune_io.lake.snapshot import month_before, stream_bounds
-from rune_io.pipeline.plan import Chunk, chunk_windows, data_bounds, plan_backfill
-from rune_io.times import to_utc
-from rune_lake.flows import _run, params
+from rune_lake.flows import params, run
 from rune_lake.flows.refresh import resolve_lake
 from rune_lake.flows.runners import make_task_runner
 
@@ -104,38 +99,6 @@ def _run_name() -> str:
     return f"backfill {get('start')}..{get('end')} {scope}{over}"
 
 
-def plan(
-    streams: list[StreamMeta], snapshot: Snapshot, rng: BackfillRange, chunk_days: int
-) -> list[Chunk]:
-    """Partition windows of ``rng`` for every stream. Without ``overwrite``, a partition
-    is skipped only when the catalog shows its file already covers the range
-    (:func:`rune_io.pipeline.plan.covers`, as a join over the run's catalog snapshot): a partition
-    holding part of it is fetched again."""
-    until = to_utc(rng.end)
-    covered: dict = {}
-    if not rng.overwrite:
-        bounds = [
-            (s.id, pipeline.lake_table(s), *b) for s in streams if (b := data_bounds(s)) is not None
-        ]
-        covered = snapshot.covered(stream_bounds(bounds), month_before(to_utc(rng.start)), until)
-    windows = []
-    for s in streams:
-        windows += plan_backfill(
-            s,
-            rng.start,
-            rng.end,
-            existing=covered.get(s.id, ()),
-            overwrite=rng.overwrite,
-            partitioning=pipeline.lake_partitioning,
-        )
-    return chunk_windows(windows, chunk_days)
-
-
-def _starts_at_first_data(stream: StreamMeta, windows) -> bool:
-    bounds = data_bounds(stream)
-    return bounds is not None and min(w.start for w in windows) <= bounds[0]
-
-
 @flow(
     name="backfill",
     flow_run_name=_run_name,
@@ -165,8 +128,7 @@ def backfill(
         api_limit: Name of a Prefect global concurrency limit capping concurrent API
             readers across runs, e.g. rune-api (empty: no cap).
     """
-    if chunk_days < 1:
-        raise ValueError(f"chunk_days must be >= 1, got {chunk_days}")
+    job = pipeline.BackfillJob(range.start, range.end, range.overwrite, chunk_days)
     selection = pipeline.Selection(
         org_id=range.org_id or None,
         projects=tuple(range.projects),
@@ -178,14 +140,11 @@ def backfill(
         stream_ids=tuple(range.stream_ids),
         include_events=range.include_events,
     )
-    return _run.execute(
-        "backfill",
+    return run.load(
+        job,
         resolve_lake(lake),
         selection,
-        lambda streams, snapshot: plan(streams, snapshot, range, chunk_days),
         params={"range": range.model_dump(mode="json")},
         credentials_block=credentials_block or None,
         api_limit=api_limit or None,
-        may_start=_starts_at_first_data,
-        coverage=(month_before(to_utc(range.start)), to_utc(range.end)),
     )

@@ -192,7 +192,7 @@ def run_flow(fn, **params) -> int:
         TimeElapsedColumn,
     )
 
-    from rune_lake.flows import _run
+    from rune_lake.flows import run
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -210,9 +210,13 @@ def run_flow(fn, **params) -> int:
             bar[event] = progress.add_task(event, total=total)
         progress.update(bar[event], completed=done, total=total)
 
-    _run.PROGRESS_HOOKS.append(hook)
     try:
-        with prefect_api_for_runner(), progress, _prefect_api_loss() as api_url:
+        with (
+            run.progress_to(hook),
+            prefect_api_for_runner(),
+            progress,
+            _prefect_api_loss() as api_url,
+        ):
             state = fn(return_state=True, **params)
     except _PREFECT_API_ERRORS as exc:
         raise fail(
@@ -221,13 +225,11 @@ def run_flow(fn, **params) -> int:
             "server again (or check PREFECT_API_URL) and rerun",
             EXIT_INCOMPLETE,
         ) from None
-    finally:
-        _run.PROGRESS_HOOKS.remove(hook)
     result = state.result(raise_on_failure=False)
     if state.is_completed():
         out.print(result.text(), highlight=False)
         return 0
-    if isinstance(result, _run.IncompleteRun):
+    if isinstance(result, run.IncompleteRun):
         out.print(result.report.text(), highlight=False)
         err.print(
             f"[bold red]incomplete:[/] {len(result.report.failures)} chunk(s) failed; "

@@ -1,7 +1,7 @@
 """``refresh``: the nightly, cohort-wide, incremental load.
 
 Discover the cohort, plan each stream's windows from its watermark, fetch and write
-them, then commit the catalog and the new watermarks.
+them, then commit the catalog and the new watermarks (:func:`rune_lake.flows.run.load`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from rune_io import pipeline
-from rune_io.api.models import StreamMeta
-from rune_io.lake import Snapshot
 from rune_io.times import to_utc
-from rune_lake.flows import _run, params
+from rune_lake.flows import params, run
 from rune_lake.flows.runners import make_task_runner
 
 DEFAULT_LAKE = "./lake"
@@ -81,14 +79,11 @@ def refresh(
         api_limit: Name of a Prefect global concurrency limit capping concurrent API
             readers across runs, e.g. rune-api (empty: no cap).
     """
-    if lookback_days < 0:
-        raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
-    if chunk_days < 1:
-        raise ValueError(f"chunk_days must be >= 1, got {chunk_days}")
     try:
         since_t = to_utc(date.fromisoformat(since)) if since else None
     except ValueError:
         raise ValueError(f"since {since!r} is not a date: use YYYY-MM-DD (UTC)") from None
+    job = pipeline.RefreshJob(lookback_days=lookback_days, since=since_t, chunk_days=chunk_days)
     selection = pipeline.Selection(
         org_id=org_id or None,
         projects=tuple(projects or ()),
@@ -100,23 +95,11 @@ def refresh(
         stream_ids=tuple(stream_ids or ()),
         include_events=include_events,
     )
-
-    def planner(streams: list[StreamMeta], snapshot: Snapshot):
-        return pipeline.plan_chunks(
-            streams,
-            snapshot.watermarks,
-            lookback_days=lookback_days,
-            since=since_t,
-            chunk_days=chunk_days,
-        )
-
-    return _run.execute(
-        "refresh",
+    return run.load(
+        job,
         resolve_lake(lake),
         selection,
-        planner,
         params={"selection": selection.describe(), "lookback_days": lookback_days},
         credentials_block=credentials_block or None,
         api_limit=api_limit or None,
-        may_start=lambda stream, windows: True,
     )

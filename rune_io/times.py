@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from rune_io.errors import UsageError, UsageTypeError
+
 #: Anything :func:`to_utc` accepts.
 TimeLike = datetime | date | int | float | str
 
@@ -28,10 +30,12 @@ def to_utc(value: TimeLike) -> datetime:
       date (``2024-05-01``, midnight UTC); naive date-times are rejected.
     """
     if isinstance(value, bool):
-        raise TypeError("a time must be a datetime, date, unix seconds or ISO string, not bool")
+        raise UsageTypeError(
+            "a time must be a datetime, date, unix seconds or ISO string, not bool"
+        )
     if isinstance(value, datetime):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            raise ValueError(
+            raise UsageError(
                 f"naive datetime {value.isoformat()} has no timezone; pass an aware datetime "
                 "(e.g. datetime(..., tzinfo=datetime.UTC)) - rune_io never assumes local time"
             )
@@ -50,9 +54,9 @@ def to_utc(value: TimeLike) -> datetime:
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"cannot parse time {value!r}: expected ISO 8601") from None
+            raise UsageError(f"cannot parse time {value!r}: expected ISO 8601") from None
         return to_utc(parsed)
-    raise TypeError(
+    raise UsageTypeError(
         f"a time must be a datetime, date, unix seconds or ISO string, not {type(value).__name__}"
     )
 
@@ -70,7 +74,7 @@ def to_unix(value: TimeLike) -> float:
 def windows(start: TimeLike, end: TimeLike, span: timedelta) -> list[tuple[datetime, datetime]]:
     """Split ``[start, end)`` into consecutive windows of at most ``span``."""
     if span <= timedelta(0):
-        raise ValueError(f"windows(): span must be positive, got {span}")
+        raise UsageError(f"windows(): span must be positive, got {span}")
     lo, hi = to_utc(start), to_utc(end)
     out: list[tuple[datetime, datetime]] = []
     while lo < hi:

@@ -1,10 +1,11 @@
-"""Thin Prefect tasks over ``rune_io``: a few lines each, logic lives in ``rune_io.pipeline``."""
+"""Prefect tasks on the Rune APIs: discover the cohort, fetch work units. A few lines
+each; the logic lives in ``rune_io.pipeline``."""
 
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
-from datetime import datetime
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -13,31 +14,27 @@ from prefect.concurrency.sync import concurrency
 from rune_io import pipeline
 from rune_io.api.models import Patient, StreamMeta
 from rune_io.errors import is_transient
-from rune_io.faults import crash_point
-from rune_io.pipeline.plan import WorkUnit
 from rune_lake.tasks import runtime
 
+#: ``progress(description, done, total)``: an in-process observer (the CLI's bars).
+Progress = Callable[[str, int, int], None]
 
-def _retry_delays() -> list[float]:
-    """Waits between a chunk's task retries: ``RUNE_LAKE_TASK_RETRY_DELAYS`` (seconds,
-    comma-separated; one retry per value), default ``10,60``."""
+
+def retry_delays() -> tuple[float, ...]:
+    """Waits between a unit's retries of chunks that failed transiently:
+    ``RUNE_LAKE_TASK_RETRY_DELAYS`` (seconds, comma-separated; one retry per value),
+    default ``10,60``. Read when a run starts; the run passes them to every task."""
     raw = os.environ.get("RUNE_LAKE_TASK_RETRY_DELAYS", "10,60")
     try:
-        return [float(x) for x in raw.split(",") if x.strip()]
+        return tuple(float(x) for x in raw.split(",") if x.strip())
     except ValueError:
         raise ValueError(
             f"RUNE_LAKE_TASK_RETRY_DELAYS must be seconds like '10,60', got {raw!r}"
         ) from None
 
 
-RETRY_DELAYS = _retry_delays()
-
-#: Chunks that landed, per (run, unit), so a task retry redoes only the failed ones.
-_LANDED: dict[tuple[str, WorkUnit], dict[int, pipeline.ChunkResult]] = {}
-
-
 def transient_only(task, task_run, state) -> bool:
-    """``retry_condition_fn``: retry a chunk only for failures that may pass (429, 5xx,
+    """``retry_condition_fn``: retry a task only for failures that may pass (429, 5xx,
     network, truncated pages), after the HTTP layer's own retries gave up."""
     try:
         state.result()
@@ -57,20 +54,22 @@ def discover(
     selection: pipeline.Selection,
     credentials_block: str | None = None,
     api_limit: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Patient], list[StreamMeta]]:
     """org → projects/cohorts → patients → devices → streams, up to
     ``discovery_concurrency`` requests at once, holding as many slots of ``api_limit``
-    (the global concurrency limit the stream reads count against)."""
+    (the global concurrency limit the stream reads count against). ``progress``, if
+    given, is told ``(description, done, total)`` as requests finish (in-process runs)."""
     client = runtime.client(credentials_block)
     slots = min(client.settings.discovery_concurrency, _limit_size(api_limit))
     slot = concurrency(api_limit, occupy=slots, strict=True) if api_limit else nullcontext()
 
-    def progress(what: str, done: int, total: int) -> None:
-        for hook in runtime.PROGRESS_HOOKS:
-            hook(f"discover {what}", done, total)
+    def report(what: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(f"discover {what}", done, total)
 
     with slot:
-        return pipeline.discover(client.graph, selection, concurrency=slots, progress=progress)
+        return pipeline.discover(client.graph, selection, concurrency=slots, progress=report)
 
 
 def _limit_size(name: str | None) -> int:
@@ -87,55 +86,35 @@ def _limit_size(name: str | None) -> int:
     name="fetch",
     task_run_name="fetch {unit.label}",
     cache_policy=NO_CACHE,
-    retries=len(RETRY_DELAYS),
-    retry_delay_seconds=RETRY_DELAYS or 0,
-    retry_jitter_factor=0.5,
+    retries=2,
+    retry_delay_seconds=5,
     retry_condition_fn=transient_only,
 )
 def fetch_unit(
     lake_url: str,
-    streams: list[StreamMeta],
-    unit: WorkUnit,
+    unit: pipeline.WorkUnit,
     run_id: str,
+    retry_delays: tuple[float, ...],
     credentials_block: str | None = None,
     api_limit: str | None = None,
 ) -> list[pipeline.ChunkResult]:
-    """Fetch a unit's windows from the Stream API and write their lake partitions.
+    """Fetch a unit's windows from the Rune APIs and write their lake partitions.
 
-    ``streams`` are the unit's streams' metadata. ``api_limit`` names a Prefect global
-    concurrency limit capping how many tasks read from the Rune API at once, across
-    every flow run and worker."""
-    slot = concurrency(api_limit, occupy=1, strict=True) if api_limit else nullcontext()
-    landed = _LANDED.setdefault((run_id, unit), {})  # survives this task run's retries
-    while len(_LANDED) > 256:  # units that failed for good leave theirs behind: bound it
-        _LANDED.pop(next(iter(_LANDED)))
-    with slot:
-        results = pipeline.run_unit(
-            runtime.client(credentials_block),
-            runtime.lake(lake_url),
-            {s.id: s for s in streams},
-            unit,
-            run_id,
-            landed,
-        )
-    _LANDED.pop((run_id, unit), None)
-    return results
+    Chunks that fail transiently are retried inside the task after ``retry_delays``
+    (:class:`rune_io.pipeline.UnitRetry`), so nothing that landed is fetched again; the
+    task's own retries are for failures before any chunk ran (settings, credentials).
+    ``api_limit`` names a Prefect global concurrency limit capping how many tasks read
+    from the Rune API at once, across every flow run and worker (a slot is held while
+    chunks run, not while waiting to retry)."""
 
+    def slot() -> AbstractContextManager[object]:
+        return concurrency(api_limit, occupy=1, strict=True) if api_limit else nullcontext()
 
-@task(name="commit-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def commit_catalog(
-    lake_url: str,
-    run_id: str,
-    watermarks: dict[str, datetime],
-    status: str,
-    stats: dict,
-) -> None:
-    """Watermarks, run record, then consolidate the catalog (after all data landed)."""
-    from rune_io.lake import Catalog
-
-    crash_point("before_commit")
-    cat = Catalog(runtime.lake(lake_url))
-    if watermarks:
-        cat.set_watermarks(watermarks, run_id)
-    cat.finish_run(run_id, status, stats)
-    cat.commit(run_id)
+    return pipeline.run_unit(
+        runtime.client(credentials_block),
+        runtime.lake(lake_url),
+        unit,
+        run_id,
+        retry=pipeline.UnitRetry(retry_delays),
+        hold=slot,
+    )

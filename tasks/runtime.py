@@ -19,10 +19,6 @@ from rune_io.config import Settings, load_settings
 from rune_io.lake import Lake, open_lake
 from rune_lake.tasks.logs import forward_rune_io_logs
 
-#: In-process observers of progress, ``hook(description, done, total)`` (the CLI's bars:
-#: discovery, then the fetch tasks). Not used by deployments; artifacts carry progress there.
-PROGRESS_HOOKS: list = []
-
 _local = threading.local()
 _lakes: dict[str, Lake] = {}
 _lock = threading.Lock()

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rune_io.api.models import Dimension, StreamType
+from rune_io.errors import UnsupportedStreamType
 
 log = logging.getLogger("rune_io.api.arrow_schema")
 
@@ -124,7 +125,9 @@ def stream_schema(stream_type: StreamType) -> pa.Schema:
     names = [f.name for f in fields]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise ValueError(f"stream type {stream_type.id!r}: columns {dup} would appear twice")
+        raise UnsupportedStreamType(
+            f"stream type {stream_type.id!r}: columns {dup} would appear twice"
+        )
     return pa.schema(fields)
 
 

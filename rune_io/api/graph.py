@@ -1,34 +1,73 @@
 """Rune's GraphQL metadata API, returning :mod:`rune_io.api.models` records.
 
 ``POST {graph_url}/graphql`` over the client's shared session (same timeouts, retry
-policy and auth headers as the stream calls). Every list follows its cursor
-(``pageInfo.endCursor`` / ``codeNameEndCursor``) until it is null. The query text is
-that of runeq 0.18.1 (field names, argument and variable types), minus its aliases.
+policy and auth headers as the stream calls). Every list is paged by the one page loop
+(:func:`rune_io.api.paginators.paginate` with a :class:`~rune_io.api.paginators.GraphCursor`
+on ``pageInfo.endCursor`` / ``codeNameEndCursor``) until its cursor is null; a cursor
+served twice in one call is a :class:`~rune_io.errors.DataError`. GraphQL ``errors`` are
+classified by their ``extensions.code`` (:func:`rune_io.errors.graphql_error`).
+
+The query text lives in :mod:`rune_io.api.graph_queries`, the object parsers and id
+helpers in :mod:`rune_io.api.graph_records` (re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
-from rune_io.api.http import HttpClient, Response
-from rune_io.api.models import (
-    Cohort,
-    Device,
-    Dimension,
-    Event,
-    Org,
-    Patient,
-    Project,
-    StreamMeta,
-    StreamType,
-    User,
+from rune_io.api.graph_queries import (
+    M_SET_ORG,
+    Q_COHORT_PATIENTS,
+    Q_EVENTS,
+    Q_ORGS,
+    Q_PATIENT,
+    Q_PATIENTS,
+    Q_PROJECT,
+    Q_PROJECT_PATIENTS,
+    Q_PROJECTS,
+    Q_STREAM_TYPES,
+    Q_STREAMS,
+    Q_STREAMS_BY_IDS,
+    Q_USER,
 )
-from rune_io.errors import AuthError, DataError, GraphQLError, NotFound
-from rune_io.times import TimeLike, to_unix, to_utc, windows
+from rune_io.api.graph_records import (
+    _get,
+    _ts,
+    bare_device_id,
+    bare_patient_id,
+    parse_device,
+    parse_event,
+    parse_org,
+    parse_project,
+    parse_stream,
+    parse_stream_type,
+    records,
+    wire_device_id,
+)
+from rune_io.api.http import HttpClient, Response
+from rune_io.api.models import Device, Event, Org, Patient, Project, StreamMeta, StreamType, User
+from rune_io.api.paginators import GraphCursor, paginate
+from rune_io.errors import DataError, NotFound, UsageError, graphql_error
+from rune_io.times import TimeLike, windows
+
+__all__ = [
+    "MAX_EVENT_SPAN",
+    "MAX_IDS_PER_CALL",
+    "GraphClient",
+    "bare_device_id",
+    "bare_patient_id",
+    "parse_device",
+    "parse_event",
+    "parse_org",
+    "parse_project",
+    "parse_stream",
+    "parse_stream_type",
+    "wire_device_id",
+]
 
 log = logging.getLogger("rune_io.api.graph")
 
@@ -37,295 +76,12 @@ MAX_EVENT_SPAN = timedelta(days=90)
 #: the API refuses streamListByIds with more ids than this
 MAX_IDS_PER_CALL = 100
 
-_ORG_FIELDS = "id displayName created orgTags"
-_DEVICE_FIELDS = "deviceShortId alias createdAt deviceType { id } disabled disabledAt updatedAt"
-_STREAM_FIELDS = """
-    id createdAt algorithm deviceId patientId minTime maxTime
-    parameters { key value }
-    streamType {
-        id name description
-        shape { dimensions {
-            identifier dataType quantityName quantityAbbrev unitName unitAbbrev
-        } }
-    }
-"""
-_COHORT_FIELDS = "id title description createdAt updatedAt createdBy updatedBy"
-_PROJECT_FIELDS = f"""
-    id title status description type
-    cohortList {{ cohorts {{ {_COHORT_FIELDS} }} }}
-    createdAt updatedAt startedAt createdBy updatedBy
-"""
-_PATIENT_ACCESS = "patientAccessList { patientAccess { org { id } startTime endTime } }"
-
-Q_USER = f"""
-query getUser {{
-    user {{ id created displayName email defaultMembership {{ org {{ {_ORG_FIELDS} }} }} }}
-}}"""
-
-Q_ORGS = f"""
-query getOrgMemberships($cursor: Cursor) {{
-    user {{ membershipList(cursor: $cursor) {{
-        pageInfo {{ endCursor }}
-        memberships {{ org {{ {_ORG_FIELDS} }} }}
-    }} }}
-}}"""
-
-M_SET_ORG = f"""
-mutation updateDefaultMembership($input: UpdateDefaultMembershipInput!) {{
-    updateDefaultMembership(input: $input) {{
-        user {{ defaultMembership {{ org {{ {_ORG_FIELDS} }} }} }}
-    }}
-}}"""
-
-Q_PATIENT = f"""
-query getPatient($patient_id: ID!, $cursor: Cursor) {{
-    patient(id: $patient_id) {{
-        id codeName createdAt
-        deviceList(cursor: $cursor) {{ pageInfo {{ endCursor }} devices {{ {_DEVICE_FIELDS} }} }}
-    }}
-}}"""
-
-Q_PATIENTS = f"""
-query getPatientList($patient_cursor: Cursor, $device_cursor: Cursor) {{
-    org {{ patientAccessList(cursor: $patient_cursor) {{
-        pageInfo {{ endCursor }}
-        patientAccess {{ patient {{
-            id codeName createdAt
-            deviceList(cursor: $device_cursor) {{
-                pageInfo {{ endCursor }} devices {{ {_DEVICE_FIELDS} }}
-            }}
-        }} }}
-    }} }}
-}}"""
-
-Q_PROJECT = f"""
-query getProject($id: ID) {{ project(id: $id) {{ {_PROJECT_FIELDS} organizationId }} }}"""
-
-Q_PROJECTS = f"""
-query getProjects($cursor: DateTimeUUIDCursor) {{
-    org {{ id projectList(cursor: $cursor) {{
-        projects {{ {_PROJECT_FIELDS} organizationId }}
-        pageInfo {{ endCursor }}
-    }} }}
-}}"""
-
-Q_PROJECT_PATIENTS = f"""
-query getProjectPatients($id: ID, $cursorInput: CursorInput) {{
-    project(id: $id) {{
-        organizationId
-        projectPatientList(cursorInput: $cursorInput) {{
-            projectPatients {{
-                patient {{ id {_PATIENT_ACCESS} }}
-                codeName createdAt updatedAt createdBy updatedBy
-            }}
-            pageInfo {{ codeNameEndCursor }}
-        }}
-    }}
-}}"""
-
-Q_COHORT_PATIENTS = f"""
-query getCohortPatients($id: ID, $cursorInput: CursorInput) {{
-    cohort(id: $id) {{
-        id organizationId
-        cohortPatientList(cursorInput: $cursorInput) {{
-            cohortPatients {{
-                patient {{ id {_PATIENT_ACCESS} }}
-                codeName createdAt updatedAt createdBy updatedBy
-            }}
-            pageInfo {{ codeNameEndCursor }}
-        }}
-    }}
-}}"""
-
-Q_STREAM_TYPES = """
-query getStreamTypes {
-    streamTypeList { streamTypes {
-        id name description
-        shape { dimensions {
-            identifier dataType quantityName quantityAbbrev unitName unitAbbrev
-        } }
-    } }
-}"""
-
-Q_STREAMS = f"""
-query getStreamList($cursor: Cursor, $filters: StreamQueryFilters) {{
-    streamList(filters: $filters, cursor: $cursor) {{
-        pageInfo {{ endCursor }}
-        streams {{ {_STREAM_FIELDS} }}
-    }}
-}}"""
-
-Q_STREAMS_BY_IDS = f"""
-query getStreamListByIds($stream_ids: [String]) {{
-    streamListByIds(streamIds: $stream_ids) {{
-        pageInfo {{ endCursor }}
-        streams {{ {_STREAM_FIELDS} }}
-    }}
-}}"""
-
-Q_EVENTS = """
-query getEventList(
-    $patient_id: ID!, $cursor: Cursor, $start_time: Float!, $end_time: Float!,
-    $include_filters: [EventClassificationFilter]
-) {
-    patient(id: $patient_id) {
-        eventList(
-            startTime: $start_time, endTime: $end_time, cursor: $cursor,
-            includeFilters: $include_filters
-        ) {
-            events {
-                id displayName customDetail { displayName }
-                duration { startTime endTime endTimeMax }
-                payload classification { namespace category enum } tags { name }
-                method createdAt updatedAt
-            }
-            pageInfo { endCursor }
-        }
-    }
-}"""
+_OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
 
 
-# ------------------------------------------------------------------------ id helpers
-
-
-def bare_patient_id(value: str) -> str:
-    """Bare patient id (``patient-`` prefix dropped)."""
-    return value[8:] if value.startswith("patient-") else value
-
-
-def bare_device_id(value: str) -> str:
-    """Bare device id from ``patient-<p>,device-<d>`` (or a bare id)."""
-    value = value.split(",")[-1]
-    return value[7:] if value.startswith("device-") else value
-
-
-def wire_device_id(pid: str, did: str) -> str:
-    """The API's denormalised device id ``patient-<p>,device-<d>``."""
-    return f"patient-{bare_patient_id(pid)},device-{bare_device_id(did)}"
-
-
-def _ts(value: Any) -> float | None:
-    """Unix seconds from a number or ISO string (None stays None)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        return to_unix(value)
-    except (TypeError, ValueError):
-        return to_unix(float(value))
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-# ------------------------------------------------------------------------ parsers
-
-
-def parse_stream_type(d: Mapping[str, Any]) -> StreamType:
-    """A :class:`StreamType` from a ``streamType`` object."""
-    dims = tuple(
-        Dimension(
-            identifier=x["identifier"],
-            data_type=x["dataType"],
-            quantity_name=x.get("quantityName"),
-            quantity_abbrev=x.get("quantityAbbrev"),
-            unit_name=x.get("unitName"),
-            unit_abbrev=x.get("unitAbbrev"),
-        )
-        for x in (_get(d, "shape", "dimensions") or [])
-    )
-    return StreamType(d["id"], d.get("name") or "", d.get("description") or "", dims)
-
-
-def parse_stream(d: Mapping[str, Any]) -> StreamMeta:
-    """A :class:`StreamMeta` from a ``stream`` object (device id normalised)."""
-    params = tuple(sorted((p["key"], p["value"]) for p in (d.get("parameters") or [])))
-    return StreamMeta(
-        id=d["id"],
-        patient_id=bare_patient_id(d.get("patientId") or ""),
-        device_id=bare_device_id(d.get("deviceId") or ""),
-        algorithm=d.get("algorithm") or "",
-        stream_type=parse_stream_type(d["streamType"]),
-        parameters=params,
-        min_time=_ts(d.get("minTime")),
-        max_time=_ts(d.get("maxTime")),
-        created_at=_ts(d.get("createdAt")),
-    )
-
-
-def parse_org(d: Mapping[str, Any]) -> Org:
-    """An :class:`Org` (id kept as served, e.g. ``org-<hex>``)."""
-    return Org(
-        id=d["id"],
-        name=d.get("displayName") or "",
-        created_at=_ts(d.get("created")),
-        tags=tuple(d.get("orgTags") or ()),
-    )
-
-
-def parse_device(d: Mapping[str, Any], pid: str) -> Device:
-    """A :class:`Device` of patient ``pid``."""
-    return Device(
-        id=d["deviceShortId"],
-        patient_id=pid,
-        alias=d.get("alias") or "",
-        device_type_id=_get(d, "deviceType", "id") or "",
-        disabled=bool(d.get("disabled")),
-        created_at=_ts(d.get("createdAt")),
-    )
-
-
-def parse_project(d: Mapping[str, Any]) -> Project:
-    """A :class:`Project` with its cohorts."""
-    cohorts = tuple(
-        Cohort(c["id"], c.get("title") or "", c.get("description") or "", d["id"])
-        for c in (_get(d, "cohortList", "cohorts") or [])
-    )
-    return Project(
-        id=d["id"],
-        title=d.get("title") or "",
-        status=d.get("status") or "",
-        description=d.get("description") or "",
-        org_id=d.get("organizationId") or "",
-        cohorts=cohorts,
-    )
-
-
-def parse_event(d: Mapping[str, Any], pid: str) -> Event:
-    """An :class:`Event`; the end is ``endTimeMax`` when set, as in runeq."""
-    duration = d.get("duration") or {}
-    end = duration.get("endTimeMax")
-    if end is None:
-        end = duration.get("endTime")
-    start = duration.get("startTime")
-    if start is None:
-        raise DataError(f"event {d.get('id')!r} has no duration.startTime")
-    cls = d.get("classification") or {}
-    payload = d.get("payload")
-    if payload is not None and not isinstance(payload, str):
-        payload = json.dumps(payload, sort_keys=True)
-    return Event(
-        id=d["id"],
-        patient_id=pid,
-        display_name=_get(d, "customDetail", "displayName") or d.get("displayName") or "",
-        namespace=cls.get("namespace") or "",
-        category=cls.get("category") or "",
-        enum=cls.get("enum") or "",
-        start_time=to_utc(_ts(start)),  # type: ignore[arg-type]
-        end_time=None if end is None else to_utc(_ts(end)),  # type: ignore[arg-type]
-        payload=payload or "",
-        method=d.get("method") or "",
-        tags=tuple(t["name"] for t in (d.get("tags") or []) if t and t.get("name")),
-    )
-
-
-# ------------------------------------------------------------------------ client
+def _operation(query: str) -> str:
+    m = _OPERATION.match(query)
+    return m.group(1) if m else "query"
 
 
 class GraphClient:
@@ -336,8 +92,13 @@ class GraphClient:
         self.url = (graph_url or http.settings.graph_url).rstrip("/") + "/graphql"
 
     def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run one query; return its ``data``. GraphQL ``errors`` raise :class:`GraphQLError`
-        (or :class:`NotFound` / :class:`AuthError` when the error says so)."""
+        """Run one query; return its ``data``.
+
+        Raises:
+            NotFound, AuthError, BadRequest, RateLimited, ServerError, GraphQLError: the
+                response's ``errors``, by their code (:func:`rune_io.errors.graphql_error`).
+            DataError: the response is not a GraphQL document.
+        """
         body: dict[str, Any] = {"query": query}
         if variables:
             body["variables"] = dict(variables)
@@ -349,17 +110,9 @@ class GraphClient:
             raise DataError(f"GraphQL response from {resp.url} is not an object", transient=True)
         errors = doc.get("errors")
         if errors:
-            first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
-            message = "; ".join(
-                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
-            )[:500]
-            code = str(_get(first, "extensions", "code") or _get(first, "type") or "")
-            lowered = (code + " " + message).lower()
-            if "not found" in lowered or "not_found" in lowered or "notfound" in lowered:
-                raise NotFound(404, code or "NotFound", message, resp.url)
-            if any(w in lowered for w in ("unauthor", "forbidden", "permission", "unauthent")):
-                raise AuthError(403, code or "Forbidden", message, resp.url)
-            raise GraphQLError(resp.status, code or "GraphQLError", message, resp.url)
+            if not isinstance(errors, list):
+                errors = [errors]
+            raise graphql_error(errors, resp.url, resp.status)
         data = doc.get("data")
         if not isinstance(data, dict):
             raise DataError(f"GraphQL response from {resp.url} has no data", transient=True)
@@ -375,36 +128,40 @@ class GraphClient:
         cursor_field: str = "endCursor",
         wrap: str | None = None,
         keep_root: bool = False,
+        not_found: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield each page's list object (the thing at ``path``) until the cursor is null."""
-        variables = dict(variables)
-        seen: set[str] = set()
-        while True:
-            data = self.execute(query, variables)
+        """Yield each page's list object (the thing at ``path``) until the cursor is null.
+
+        With ``keep_root`` each page also carries the whole ``data`` under ``__root__``.
+        A null root object (``path[0]``) is :class:`NotFound` (message ``not_found``).
+        """
+        call = f"GraphQL {_operation(query)} {'.'.join(path)} ({self.url})"
+
+        def parse(resp: Response) -> dict[str, Any]:
+            data = self._parse(resp)
+            if _get(data, path[0]) is None:
+                raise NotFound(404, "NotFound", not_found or f"{path[0]} not found", self.url)
             page = _get(data, *path)
-            if page is None:
-                if _get(data, *path[:1]) is None:
-                    raise NotFound(404, "NotFound", f"{path[0]} not found", self.url)
-                return
-            yield {**page, "__root__": data} if keep_root else page
-            cursor = _get(page, "pageInfo", cursor_field)
-            if not cursor:
-                return
-            if cursor in seen:
-                raise DataError(f"GraphQL cursor {cursor!r} repeated for {'.'.join(path)}")
-            seen.add(cursor)
-            variables[cursor_var] = {wrap: cursor} if wrap else cursor
+            page = page if isinstance(page, dict) else {}
+            return {**page, "__root__": data} if keep_root else page
+
+        pages = paginate(
+            self.http, self.url, {}, GraphCursor(cursor_field, cursor_var, wrap), parse,
+            method="POST", json={"query": query, "variables": variables}, call=call,
+        )  # fmt: skip
+        for _resp, page in pages:
+            yield page
 
     # -- user and orgs
 
     def current_user(self) -> User:
         """The authenticated user and their active org."""
-        u = self.execute(Q_USER)["user"]
+        u = self.execute(Q_USER).get("user")
         if not u:
             raise NotFound(404, "NotFound", "no current user", self.url)
         org = _get(u, "defaultMembership", "org") or {}
         return User(
-            id=u["id"],
+            id=u.get("id") or "",
             display_name=u.get("displayName") or "",
             email=u.get("email") or "",
             active_org_id=org.get("id") or "",
@@ -415,7 +172,8 @@ class GraphClient:
         """Every org the user belongs to."""
         out: list[Org] = []
         for page in self._pages(Q_ORGS, {}, ("user", "membershipList")):
-            out += [parse_org(m["org"]) for m in page.get("memberships") or []]
+            orgs = [m.get("org") for m in page.get("memberships") or []]
+            out += records(orgs, parse_org, "getOrgMemberships")
         return out
 
     def set_active_org(self, org_id: str) -> Org:
@@ -424,7 +182,7 @@ class GraphClient:
         org = _get(data, "updateDefaultMembership", "user", "defaultMembership", "org")
         if not org:
             raise NotFound(404, "NotFound", f"org {org_id} not found", self.url)
-        return parse_org(org)
+        return records([org], parse_org, "updateDefaultMembership")[0]
 
     # -- projects and cohorts
 
@@ -434,8 +192,8 @@ class GraphClient:
         org_id = ""
         for page in self._pages(Q_PROJECTS, {}, ("org", "projectList"), keep_root=True):
             org_id = _get(page, "__root__", "org", "id") or org_id
-            for p in page.get("projects") or []:
-                out.append(parse_project({"organizationId": org_id, **p}))
+            items = [{"organizationId": org_id, **p} for p in page.get("projects") or []]
+            out += records(items, parse_project, "getProjects")
         return out
 
     def project(self, project_id: str) -> Project:
@@ -443,7 +201,7 @@ class GraphClient:
         d = self.execute(Q_PROJECT, {"id": project_id}).get("project")
         if not d:
             raise NotFound(404, "NotFound", f"project {project_id} not found", self.url)
-        return parse_project(d)
+        return records([d], parse_project, "getProject")[0]
 
     def project_patients(self, project_id: str) -> list[Patient]:
         """Patients of a project (id and project code name; no devices)."""
@@ -468,16 +226,10 @@ class GraphClient:
             cursor_var="cursorInput",
             cursor_field="codeNameEndCursor",
             wrap="codeNameCursor",
+            not_found=f"{path[0]} {id_} not found",
         )
         for page in pages:
-            for pp in page.get(key) or []:
-                out.append(
-                    Patient(
-                        id=bare_patient_id(pp["patient"]["id"]),
-                        code_name=pp.get("codeName") or "",
-                        created_at=_ts(pp.get("createdAt")),
-                    )
-                )
+            out += records(page.get(key) or [], _member, _operation(query))
         return out
 
     # -- patients and devices
@@ -495,37 +247,23 @@ class GraphClient:
             cursor_var="patient_cursor",
         )  # fmt: skip
         for page in pages:
-            for access in page.get("patientAccess") or []:
-                p = access["patient"]
-                devices = p.get("deviceList") or {}
-                pid = bare_patient_id(p["id"])
-                patient = Patient(
-                    id=pid,
-                    code_name=p.get("codeName") or "",
-                    created_at=_ts(p.get("createdAt")),
-                    devices=tuple(parse_device(d, pid) for d in devices.get("devices") or []),
-                )
-                out.append((patient, bool(_get(devices, "pageInfo", "endCursor"))))
+            patients = [a.get("patient") for a in page.get("patientAccess") or []]
+            out += records(patients, _listed_patient, "getPatientList")
         return out
 
     def patient(self, patient_id: str) -> Patient:
         """One patient with all their devices (device list paged to the end)."""
         pid = bare_patient_id(patient_id)
-        variables: dict[str, Any] = {"patient_id": pid, "cursor": None}
         devices: list[Device] = []
         head: dict[str, Any] = {}
-        seen: set[str] = set()
-        while True:
-            head = self.execute(Q_PATIENT, variables).get("patient") or {}
-            if not head:
-                raise NotFound(404, "NotFound", f"patient {pid} not found", self.url)
-            dl = head.get("deviceList") or {}
-            devices += [parse_device(d, pid) for d in dl.get("devices") or []]
-            cursor = _get(dl, "pageInfo", "endCursor")
-            if not cursor or cursor in seen:
-                break
-            seen.add(cursor)
-            variables["cursor"] = cursor
+        pages = self._pages(
+            Q_PATIENT, {"patient_id": pid, "cursor": None}, ("patient", "deviceList"),
+            keep_root=True, not_found=f"patient {pid} not found",
+        )  # fmt: skip
+        for page in pages:
+            head = page["__root__"]["patient"]
+            found = page.get("devices") or []
+            devices += records(found, lambda d: parse_device(d, pid), "getPatient")
         return Patient(
             id=pid,
             code_name=head.get("codeName") or "",
@@ -538,7 +276,8 @@ class GraphClient:
     def stream_types(self) -> list[StreamType]:
         """Every stream type."""
         data = self.execute(Q_STREAM_TYPES)
-        return [parse_stream_type(t) for t in _get(data, "streamTypeList", "streamTypes") or []]
+        types = _get(data, "streamTypeList", "streamTypes") or []
+        return records(types, parse_stream_type, "getStreamTypes")
 
     def streams(
         self,
@@ -559,7 +298,7 @@ class GraphClient:
             if device_id.startswith("patient-"):
                 wire_device = device_id
             elif patient_id is None:
-                raise ValueError("streams(device_id=...) needs patient_id (or a wire device id)")
+                raise UsageError("streams(device_id=...) needs patient_id (or a wire device id)")
             else:
                 wire_device = wire_device_id(patient_id, device_id)
         filters = {
@@ -571,7 +310,7 @@ class GraphClient:
         }
         out: list[StreamMeta] = []
         for page in self._pages(Q_STREAMS, {"filters": filters}, ("streamList",)):
-            out += [parse_stream(s) for s in page.get("streams") or []]
+            out += records(page.get("streams") or [], parse_stream, "getStreamList")
         return out
 
     def streams_by_ids(self, ids: Iterable[str]) -> list[StreamMeta]:
@@ -581,8 +320,7 @@ class GraphClient:
         for i in range(0, len(wanted), MAX_IDS_PER_CALL):
             chunk = wanted[i : i + MAX_IDS_PER_CALL]
             for page in self._pages(Q_STREAMS_BY_IDS, {"stream_ids": chunk}, ("streamListByIds",)):
-                for s in page.get("streams") or []:
-                    meta = parse_stream(s)
+                for meta in records(page.get("streams") or [], parse_stream, "getStreamListByIds"):
                     found[meta.id] = meta
         missing = [i for i in wanted if i not in found]
         if missing:
@@ -616,7 +354,34 @@ class GraphClient:
             }
             if include_filters:
                 variables["include_filters"] = include_filters
-            for page in self._pages(Q_EVENTS, variables, ("patient", "eventList")):
-                for e in page.get("events") or []:
-                    found.setdefault(e["id"], parse_event(e, pid))
+            what = f"getEventList patient {pid}"
+            pages = self._pages(
+                Q_EVENTS, variables, ("patient", "eventList"), not_found=f"patient {pid} not found"
+            )
+            for page in pages:
+                for e in records(page.get("events") or [], lambda e: parse_event(e, pid), what):
+                    found.setdefault(e.id, e)
         return sorted(found.values(), key=lambda e: (e.start_time, e.id))
+
+
+def _member(pp: Mapping[str, Any]) -> Patient:
+    """A project/cohort patient entry (no devices)."""
+    return Patient(
+        id=bare_patient_id(pp["patient"]["id"]),
+        code_name=pp.get("codeName") or "",
+        created_at=_ts(pp.get("createdAt")),
+    )
+
+
+def _listed_patient(p: Mapping[str, Any]) -> tuple[Patient, bool]:
+    """A patient of ``patientAccessList`` with its first device page, and whether more
+    devices follow."""
+    devices = p.get("deviceList") or {}
+    pid = bare_patient_id(p["id"])
+    patient = Patient(
+        id=pid,
+        code_name=p.get("codeName") or "",
+        created_at=_ts(p.get("createdAt")),
+        devices=tuple(parse_device(d, pid) for d in devices.get("devices") or []),
+    )
+    return patient, bool(_get(devices, "pageInfo", "endCursor"))

@@ -28,9 +28,18 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-from rune_io.api.retry import RetryPolicy, TruncatedBody, parse_retry_after
+from rune_io.api.retry import RetryPolicy, parse_retry_after
 from rune_io.config import Settings
-from rune_io.errors import ApiError, ConfigError, DataError, TransientError, api_error
+from rune_io.errors import (
+    ApiError,
+    ConfigError,
+    DataError,
+    RequestError,
+    RuneIOError,
+    TransientError,
+    TruncatedBody,
+    api_error,
+)
 
 log = logging.getLogger("rune_io.api.http")
 
@@ -201,7 +210,10 @@ class HttpClient:
                         "or, for a test server only, set verify_tls: false explicitly"
                     ) from None
                 if not policy.retries_exception(exc):
-                    raise
+                    failure = _as_rune_error(exc, method, safe)
+                    if failure is exc:
+                        raise
+                    raise failure from exc
                 if attempt >= policy.max_attempts:
                     if isinstance(exc, DataError):
                         raise DataError(
@@ -245,6 +257,28 @@ class HttpClient:
         finally:
             r.close()
         return Response(r.status_code, r.headers, content, url)
+
+
+_BAD_URL = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.URLRequired,
+)
+
+
+def _as_rune_error(exc: Exception, method: str, safe: str) -> Exception:
+    """A failure that is not retried, as a :class:`RuneIOError` (those pass unchanged).
+
+    Exceptions of other kinds raised by a ``parse`` callback are bugs and pass unchanged.
+    """
+    if isinstance(exc, RuneIOError):
+        return exc
+    if isinstance(exc, _BAD_URL):
+        return ConfigError(f"{method} {safe}: {exc}; check the stream_url / graph_url setting")
+    if isinstance(exc, requests.RequestException):
+        return RequestError(f"{method} {safe} failed: {type(exc).__name__}: {exc}")
+    return exc
 
 
 def _cert_chain(exc: BaseException):

@@ -1,8 +1,10 @@
 """The retry policy, declared as data.
 
-:class:`RetryPolicy` says *what* is retried (statuses, exception types), *how often*
-(bounded attempts) and *how long to wait* (capped exponential backoff with full jitter,
-or the server's ``Retry-After``, itself capped). :mod:`rune_io.api.http` applies it to every
+:class:`RetryPolicy` says *what* is retried (which of the transient statuses; the
+failures :func:`rune_io.errors.is_transient` calls transient), *how often* (bounded
+attempts) and *how long to wait* (capped exponential backoff with full jitter, or the
+server's ``Retry-After``, itself capped). Whether a failure may pass on retry is decided
+in :mod:`rune_io.errors` only. :mod:`rune_io.api.http` applies the policy to every
 request made through a client's session; nothing else retries.
 """
 
@@ -14,32 +16,18 @@ import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-import requests
-import urllib3.exceptions
-
-from rune_io.errors import DataError, TransientError
-
-#: Statuses that are never retried, whatever a policy says: the same request gets the
-#: same answer.
-NEVER_RETRY: frozenset[int] = frozenset({400, 401, 403, 404})
-
-
-class TruncatedBody(Exception):
-    """A response body shorter than its ``Content-Length`` (or cut mid-chunk)."""
-
-
-DEFAULT_STATUSES: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-DEFAULT_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    requests.ConnectionError,  # includes resets, refused connections, read timeouts in body
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    urllib3.exceptions.ProtocolError,
-    urllib3.exceptions.ReadTimeoutError,
-    ConnectionError,  # builtin: ConnectionResetError, BrokenPipeError...
-    TimeoutError,
+from rune_io.errors import (
+    TRANSIENT_STATUSES,
+    DataError,
     TruncatedBody,
-    TransientError,
+    UsageError,
+    is_transient,
+    is_transient_status,
 )
+
+__all__ = ["DEFAULT_STATUSES", "RetryPolicy", "TruncatedBody", "parse_retry_after"]
+
+DEFAULT_STATUSES: frozenset[int] = TRANSIENT_STATUSES
 
 
 @dataclass(frozen=True)
@@ -52,9 +40,8 @@ class RetryPolicy:
     """
 
     statuses: frozenset[int] = DEFAULT_STATUSES
-    """HTTP statuses that are retried (never 400/401/403/404)."""
-    exceptions: tuple[type[BaseException], ...] = DEFAULT_EXCEPTIONS
-    """Exception types (raised while sending or reading a body) that are retried."""
+    """HTTP statuses that are retried: transient ones only (429, 5xx; never
+    400/401/403/404)."""
     max_attempts: int = 6
     """Attempts in all, the first included (1 = no retry)."""
     base: float = 0.5
@@ -74,29 +61,31 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+            raise UsageError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
         if self.base < 0 or self.cap < 0 or self.retry_after_cap < 0:
-            raise ValueError(
+            raise UsageError(
                 "RetryPolicy.base, .cap and .retry_after_cap must be >= 0, got "
                 f"base={self.base}, cap={self.cap}, retry_after_cap={self.retry_after_cap}"
             )
-        bad = sorted(set(self.statuses) & NEVER_RETRY)
+        bad = sorted(s for s in self.statuses if not is_transient_status(s))
         if bad:
-            raise ValueError(
-                f"RetryPolicy.statuses must not contain {bad}: 400/401/403/404 are never retried"
+            raise UsageError(
+                f"RetryPolicy.statuses must not contain {bad}: only 429 and 5xx may pass on "
+                "retry; 400/401/403/404 are never retried"
             )
         object.__setattr__(self, "statuses", frozenset(self.statuses))
-        object.__setattr__(self, "exceptions", tuple(self.exceptions))
 
     def retries_status(self, status: int) -> bool:
         """True when a response with this status should be retried."""
         return status in self.statuses
 
     def retries_exception(self, exc: BaseException) -> bool:
-        """True when this exception (from sending or reading) should be retried."""
-        if isinstance(exc, DataError):
-            return self.retry_data_errors and exc.transient
-        return isinstance(exc, self.exceptions)
+        """True when this exception (from sending, reading or parsing) should be retried:
+        :func:`~rune_io.errors.is_transient` says so (and, for a page that did not parse,
+        ``retry_data_errors``)."""
+        if isinstance(exc, DataError) and not self.retry_data_errors:
+            return False
+        return is_transient(exc)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""

@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 from rune_io.api.arrow_schema import TIME_TYPE
 from rune_io.api.http import HttpClient, Response
 from rune_io.api.paginators import HeaderCursor, PageNumber, PageUntilEmpty, Paginator, paginate
-from rune_io.errors import DataError
+from rune_io.errors import DataError, UsageError
 from rune_io.times import TimeLike, to_unix
 
 log = logging.getLogger("rune_io.api.v1")
@@ -91,10 +91,12 @@ def _columns_to_batch(
         del chunked
         if name == "time":
             col = _time_us(col, timestamp, timezone)
-        elif name == "availability":
-            col = col.cast(pa.int64())
-        elif pa.types.is_integer(col.type) or pa.types.is_null(col.type):
-            col = col.cast(pa.float64())
+        elif name == "availability" or pa.types.is_integer(col.type) or pa.types.is_null(col.type):
+            target = pa.int64() if name == "availability" else pa.float64()
+            try:
+                col = col.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise DataError(f"V1 column {name!r} is not {target}: {exc}") from None
         cols.append(col)
         names.append(name)
     return pa.RecordBatch.from_arrays(cols, names=names)
@@ -202,7 +204,7 @@ class V1Client:
         if paging == "token":
             return HeaderCursor(param="next_page_token")
         if paging != "page":
-            raise ValueError(f"paging must be 'page' or 'token', got {paging!r}")
+            raise UsageError(f"paging must be 'page' or 'token', got {paging!r}")
         return PageUntilEmpty() if fmt == "csv" else PageNumber()
 
     @staticmethod
@@ -247,14 +249,14 @@ class V1Client:
         the time format are the reader's (``timestamp``, ``timezone`` arguments).
         """
         if fmt not in ("csv", "json"):
-            raise ValueError(f"fmt must be 'csv' or 'json', got {fmt!r}")
+            raise UsageError(f"fmt must be 'csv' or 'json', got {fmt!r}")
         if timestamp not in ("unix", "iso", "datetime"):
-            raise ValueError(f"timestamp must be 'unix', 'iso' or 'datetime', got {timestamp!r}")
+            raise UsageError(f"timestamp must be 'unix', 'iso' or 'datetime', got {timestamp!r}")
         managed = sorted(set(params) & set(_MANAGED))
         if managed:
-            raise ValueError(f"{managed} are set by the reader (paging, timestamp arguments)")
+            raise UsageError(f"{managed} are set by the reader (paging, timestamp arguments)")
         if fmt == "csv" and params.get("partition_size") is not None:
-            raise ValueError("partition_size applies to JSON only")
+            raise UsageError("partition_size applies to JSON only")
         tz = int(timezone or 0)
         extra = {**params, "timestamp": timestamp, "timezone": timezone}
         query = self._params(patient_id, device_id, start, end, page_size, extra)

@@ -2,43 +2,60 @@
 
 - :mod:`~rune_io.pipeline.discover`: org → projects/cohorts → patients → streams
   (:class:`Selection` says which part of the cohort).
-- :mod:`~rune_io.pipeline.sources`: what a run reads (data streams, events).
-- :mod:`~rune_io.pipeline.plan`: time windows per stream, chunks, and tasks of similar cost.
+- :mod:`~rune_io.pipeline.sources`: what a run reads: sources, each a data stream or one
+  patient's events, with its lake table, partitioning and fetch.
+- :mod:`~rune_io.pipeline.plan`: time windows per source, chunks, and tasks of similar cost.
+- :mod:`~rune_io.pipeline.jobs`: what a run is asked for (a refresh, a backfill) and the
+  plan it makes of that against the catalog's snapshot.
 - :mod:`~rune_io.pipeline.execute`: fetch each window and write its lake partition.
 - :mod:`~rune_io.pipeline.report`: fold results into a :class:`RunReport`, move watermarks.
+- :mod:`~rune_io.pipeline.groups`: disjoint groups of patients for ``cohort-fanout``.
 
 The Prefect tasks in ``tasks/`` wrap these; nothing here imports Prefect.
 """
 
 from rune_io.pipeline.discover import Selection, discover, select_patients
-from rune_io.pipeline.execute import ChunkResult, UnitIncomplete, run_chunk, run_unit
-from rune_io.pipeline.plan import plan_chunks, plan_units, rows_per_day
-from rune_io.pipeline.report import RunReport, new_watermarks, summarize
+from rune_io.pipeline.execute import ChunkResult, UnitRetry, run_chunk, run_unit
+from rune_io.pipeline.jobs import BackfillJob, Job, RefreshJob, RunPlan, plan_run
+from rune_io.pipeline.plan import Chunk, WorkUnit, plan_chunks, plan_units, rows_per_day
+from rune_io.pipeline.report import RunReport, conclude, new_watermarks, summarize
 from rune_io.pipeline.sources import (
-    events_stream,
-    is_events,
+    EventsSource,
+    Source,
+    StreamSource,
+    events_source,
     lake_partitioning,
     lake_table,
-    work_streams,
+    work_sources,
 )
 
 __all__ = [
+    "BackfillJob",
+    "Chunk",
     "ChunkResult",
+    "EventsSource",
+    "Job",
+    "RefreshJob",
+    "RunPlan",
     "RunReport",
     "Selection",
-    "UnitIncomplete",
+    "Source",
+    "StreamSource",
+    "UnitRetry",
+    "WorkUnit",
+    "conclude",
     "discover",
-    "events_stream",
-    "is_events",
+    "events_source",
     "lake_partitioning",
     "lake_table",
     "new_watermarks",
     "plan_chunks",
+    "plan_run",
     "plan_units",
     "rows_per_day",
     "run_chunk",
     "run_unit",
     "select_patients",
+    "work_sources",
     "summarize",
-    "work_streams",
 ]

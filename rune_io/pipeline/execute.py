@@ -1,23 +1,29 @@
 """Running planned work: fetch each window of a chunk and write its lake partition.
 
 :func:`run_chunk` runs one chunk's windows in order; :func:`run_unit` runs a unit's
-chunks, so that one chunk's transient failure does not fail the others.
+chunks, so that one chunk's transient failure does not fail the others, and retries
+the chunks that failed transiently (:class:`UnitRetry`) before it returns. What a unit
+retries is decided inside the unit, from its own results: nothing is remembered
+between task runs or processes.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from rune_io.api.arrow_schema import stream_schema
-from rune_io.api.models import StreamMeta
-from rune_io.errors import DataError, RuneIOError, TransientError, is_transient
+from rune_io.errors import RuneIOError, is_transient
 from rune_io.lake.storage import Lake
-from rune_io.lake.writer import write_events, write_stream_partition
 from rune_io.pipeline.plan import Chunk, Window, WorkUnit
-from rune_io.pipeline.sources import is_events, lake_table
+from rune_io.pipeline.sources import Source
+
+if TYPE_CHECKING:
+    from rune_io.api.client import RuneClient
 
 log = logging.getLogger("rune_io.pipeline")
 
@@ -26,9 +32,7 @@ log = logging.getLogger("rune_io.pipeline")
 class ChunkResult:
     """What one chunk did: small and picklable (it crosses process boundaries)."""
 
-    stream_id: str
-    table: str
-    patient_id: str
+    source: Source
     landed: list[Window] = field(default_factory=list)
     rows: int = 0
     files: int = 0
@@ -36,61 +40,57 @@ class ChunkResult:
     seconds: float = 0.0
     failed_window: str | None = None
     error: str | None = None
+    attempts: int = 1
+
+    @property
+    def key(self) -> str:
+        return self.source.key
+
+    @property
+    def table(self) -> str:
+        return self.source.table
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def _fetch_window(client, lake: Lake, stream: StreamMeta, w: Window, run_id: str):
-    if is_events(stream):
-        events = client.graph.events(stream.patient_id, w.start, w.end)
-        return write_events(
-            lake,
-            stream.patient_id,
-            w.start,
-            events,
-            run_id=run_id,
-            replace_empty=True,
-            bounds=(stream.min_time, stream.max_time),
-            only_changed=w.only_changed,
-        )
-    try:
-        stream_schema(stream.stream_type)
-    except ValueError as exc:  # a stream type this version cannot store: not transient
-        raise DataError(f"stream {stream.id} window {w}: {exc}") from None
-    batches = client.streams.read(stream, w.start, w.end)
-    return write_stream_partition(
-        lake, stream, w.start, batches, run_id=run_id, replace_empty=True,
-        only_changed=w.only_changed,
-    )  # fmt: skip
-
-
-def run_chunk(client, lake: Lake, stream: StreamMeta, chunk: Chunk, run_id: str) -> ChunkResult:
-    """Fetch and write every window of ``chunk``, in order.
+def run_chunk(
+    client: RuneClient,
+    lake: Lake,
+    chunk: Chunk,
+    run_id: str,
+    into: ChunkResult | None = None,
+) -> ChunkResult:
+    """Fetch and write every window of ``chunk``, in order, into ``into`` (a new result
+    if None). Windows ``into`` already has landed (they land in order) are skipped, so
+    running a chunk again continues where it stopped.
 
     A transient failure (throttling, 5xx, network, truncated page) that outlived the HTTP
-    retries propagates, so the caller (a Prefect task) may retry the chunk; rewriting
-    its windows is idempotent. Any other failure stops the chunk and is reported in the
-    result, with the windows that landed before it.
+    retries propagates, so the caller may run the chunk again; ``into`` keeps what landed
+    before it. Any other failure stops the chunk and is reported in the result, with the
+    windows that landed before it.
     """
-    res = ChunkResult(stream.id, lake_table(stream), stream.patient_id)
+    res = into if into is not None else ChunkResult(chunk.source)
+    res.failed_window = res.error = None
     t0 = time.perf_counter()
-    for w in chunk.windows:
+    for w in chunk.windows[len(res.landed) :]:
         try:
-            entry = _fetch_window(client, lake, stream, w, run_id)
+            entry = chunk.source.fetch(client, lake, w, run_id)
         except RuneIOError as exc:
             if is_transient(exc):
                 raise
             res.failed_window, res.error = str(w), f"{type(exc).__name__}: {exc}"
             log.error("window %s failed: %s", w, res.error)
             break
+        finally:
+            res.seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
         res.landed.append(w)
         if entry is not None:
             res.rows += entry.rows
             res.files += 1
             res.bytes += entry.bytes
-    res.seconds = time.perf_counter() - t0
     log.info(
         "%s %s: %d windows, %d rows, %d files",
         res.table,
@@ -102,57 +102,75 @@ def run_chunk(client, lake: Lake, stream: StreamMeta, chunk: Chunk, run_id: str)
     return res
 
 
-class UnitIncomplete(TransientError):
-    """Some chunks of a unit failed transiently; the others landed.
+@dataclass(frozen=True)
+class UnitRetry:
+    """How a unit runs again the chunks that failed transiently: after each round over
+    its chunks, the failed ones wait ``delays[n]`` seconds (times a random factor in
+    ``[1 - jitter, 1 + jitter]``) and run again; ``len(delays)`` retries in all. A
+    chunk that still fails is reported with its error (the next run retries it)."""
 
-    ``results`` has one :class:`ChunkResult` per chunk of the unit, the failed ones with
-    their error. Transient, so the task is retried; a retry skips the chunks that landed.
-    """
+    delays: tuple[float, ...] = (10.0, 60.0)
+    jitter: float = 0.5
 
-    def __init__(self, message: str, results: list[ChunkResult]) -> None:
-        super().__init__(message)
-        self.results = results
+    def __post_init__(self) -> None:
+        if any(d < 0 for d in self.delays) or not 0 <= self.jitter <= 1:
+            raise ValueError(
+                f"UnitRetry delays must be >= 0 and jitter in [0, 1], got "
+                f"delays={self.delays}, jitter={self.jitter}"
+            )
+        object.__setattr__(self, "delays", tuple(float(d) for d in self.delays))
 
-    def __reduce__(self):  # crosses process boundaries (Dask)
-        return (UnitIncomplete, (str(self), self.results))
+    def wait(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based)."""
+        d = self.delays[retry - 1]
+        return d * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
 def run_unit(
-    client,
+    client: RuneClient,
     lake: Lake,
-    streams: Mapping[str, StreamMeta],
     unit: WorkUnit,
     run_id: str,
-    landed: dict[int, ChunkResult] | None = None,
+    *,
+    retry: UnitRetry = UnitRetry(),
+    hold: Callable[[], AbstractContextManager[object]] = nullcontext,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[ChunkResult]:
     """Run a unit's chunks in order (see :func:`run_chunk`), one result per chunk.
 
-    A chunk failing transiently does not stop the others: they run, then
-    :class:`UnitIncomplete` is raised so the caller may retry the unit. ``landed`` (kept
-    by the caller across retries) records finished chunks by index; they are skipped.
+    A chunk failing transiently does not stop the others. Once every chunk ran, those
+    that failed transiently run again, after ``retry``'s waits, up to its bound; chunks
+    that landed are never fetched again. ``hold()`` is held while chunks run, not while
+    waiting (the caller's share of an API concurrency limit). Returns every chunk's
+    result; a failed one carries its error.
     """
-    landed = {} if landed is None else landed
-    results: list[ChunkResult] = []
-    failed: list[str] = []
-    for i, c in enumerate(unit.chunks):
-        if i in landed:
-            results.append(landed[i])
-            continue
-        stream = streams[c.stream_id]
-        try:
-            res = run_chunk(client, lake, stream, c, run_id)
-        except RuneIOError as exc:  # transient: run_chunk reports the others itself
-            err = f"{type(exc).__name__}: {exc}"
-            res = ChunkResult(stream.id, lake_table(stream), stream.patient_id)
-            res.failed_window, res.error = c.label, err
-            failed.append(f"{c.stream_id}: {err}")
-            results.append(res)
-            continue
-        landed[i] = res
-        results.append(res)
-    if failed:
-        raise UnitIncomplete(
-            f"{len(failed)} of {len(unit.chunks)} chunks failed transiently: " + "; ".join(failed),
-            results,
-        )
+    results = [ChunkResult(c.source) for c in unit.chunks]
+    pending = list(range(len(unit.chunks)))
+    for attempt in range(len(retry.delays) + 1):
+        if attempt:
+            wait = retry.wait(attempt)
+            log.warning(
+                "%d of %d chunks failed transiently; retry %d of %d in %.1fs",
+                len(pending),
+                len(unit.chunks),
+                attempt,
+                len(retry.delays),
+                wait,
+            )
+            sleep(wait)
+        failed: list[int] = []
+        with hold():
+            for i in pending:
+                c, res = unit.chunks[i], results[i]
+                res.attempts = attempt + 1
+                try:
+                    run_chunk(client, lake, c, run_id, into=res)
+                except RuneIOError as exc:  # transient: run_chunk reports the others itself
+                    res.failed_window = str(c.windows[len(res.landed)])
+                    res.error = f"{type(exc).__name__}: {exc}"
+                    log.warning("chunk %s failed transiently: %s", c.label, res.error)
+                    failed.append(i)
+        pending = failed
+        if not pending:
+            break
     return results

@@ -1,7 +1,8 @@
 """Planning: which (stream, partition) windows a run fetches, and how they are grouped.
 
-Plain functions over :class:`~rune_io.api.models.StreamMeta` and watermarks; no I/O, so the
-incremental rules are tested directly:
+Plain functions over sources (:mod:`rune_io.pipeline.sources`: a stream, or a patient's
+events; a :class:`~rune_io.api.models.StreamMeta` is taken as its stream's source) and
+watermarks; no I/O, so the incremental rules are tested directly:
 
 - A window is one lake partition of one stream (a UTC day, or a UTC month for low-rate
   tables: the ``partitioning`` argument says which), clipped to the stream's data
@@ -27,14 +28,16 @@ from datetime import UTC, date, datetime, timedelta
 
 from rune_io.api.models import StreamMeta
 from rune_io.lake.layout import EVENTS_TABLE, granularity
-from rune_io.pipeline.sources import EVENTS_PREFIX, lake_partitioning, lake_table
+from rune_io.pipeline.sources import Source, as_source, events_key, lake_partitioning
 from rune_io.times import TimeLike, to_utc
 
 _DAY = timedelta(days=1)
 _US = timedelta(microseconds=1)
 
-#: ``partitioning(stream, t) -> (start, end)``: the lake partition of ``stream`` holding ``t``.
-Partitioning = Callable[[StreamMeta, datetime], tuple[datetime, datetime]]
+#: What planning takes: a source, or a stream's metadata (its stream's source).
+Planned = Source | StreamMeta
+#: ``partitioning(source, t) -> (start, end)``: the lake partition of ``source`` holding ``t``.
+Partitioning = Callable[[Source, datetime], tuple[datetime, datetime]]
 
 
 def floor_day(t: datetime) -> datetime:
@@ -43,31 +46,32 @@ def floor_day(t: datetime) -> datetime:
     return datetime(t.year, t.month, t.day, tzinfo=UTC)
 
 
-def daily(stream: StreamMeta, t: datetime) -> tuple[datetime, datetime]:
+def daily(source: Source, t: datetime) -> tuple[datetime, datetime]:
     """Default partitioning: the UTC day holding ``t``."""
     start = floor_day(t)
     return start, start + _DAY
 
 
 def split(
-    stream: StreamMeta, start: datetime, end: datetime, partitioning: Partitioning = daily
+    source: Planned, start: datetime, end: datetime, partitioning: Partitioning = daily
 ) -> list[Window]:
     """``[start, end)`` cut at partition boundaries (``start`` need not be aligned)."""
+    src = as_source(source)
     out: list[Window] = []
     cur = start
     while cur < end:
-        p_end = partitioning(stream, cur)[1]
+        p_end = partitioning(src, cur)[1]
         nxt = min(p_end, end)
-        out.append(Window(stream.id, cur, nxt, complete=(nxt == p_end)))
+        out.append(Window(src.key, cur, nxt, complete=(nxt == p_end)))
         cur = nxt
     return out
 
 
 @dataclass(frozen=True)
 class Window:
-    """``[start, end)`` of one stream inside one UTC day."""
+    """``[start, end)`` of one source inside one lake partition."""
 
-    stream_id: str
+    key: str  # the source's (catalog key), for messages
     start: datetime
     end: datetime
     complete: bool = True  # spans its whole partition (False: cut short by maxTime)
@@ -79,15 +83,19 @@ class Window:
         return self.start.date()
 
     def __str__(self) -> str:
-        return f"{self.stream_id}@{self.start.isoformat()}..{self.end.isoformat()}"
+        return f"{self.key}@{self.start.isoformat()}..{self.end.isoformat()}"
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """The unit of work of one task: consecutive windows of one stream."""
+    """Consecutive windows of one source, and the source (all a worker needs of it)."""
 
-    stream_id: str
+    source: Source
     windows: tuple[Window, ...]
+
+    @property
+    def key(self) -> str:
+        return self.source.key
 
     @property
     def start(self) -> datetime:
@@ -99,7 +107,7 @@ class Chunk:
 
     @property
     def label(self) -> str:
-        return f"{self.stream_id[:12]} {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
+        return f"{self.key[:12]} {self.start:%Y-%m-%d}..{self.end:%Y-%m-%d}"
 
 
 @dataclass(frozen=True)
@@ -153,15 +161,15 @@ def pack_chunks(
     return units
 
 
-def data_bounds(stream: StreamMeta) -> tuple[datetime, datetime] | None:
-    """``[first sample, last sample + 1 µs)`` of a stream, or None if it has no data."""
+def data_bounds(stream: Planned) -> tuple[datetime, datetime] | None:
+    """``[first sample, last sample + 1 µs)`` of a source, or None if it has no data."""
     if stream.min_time is None or stream.max_time is None:
         return None
     return to_utc(stream.min_time), to_utc(stream.max_time) + _US
 
 
 def plan_refresh(
-    stream: StreamMeta,
+    stream: Planned,
     watermark: datetime | None,
     *,
     lookback_days: int = 0,
@@ -176,7 +184,8 @@ def plan_refresh(
     """
     if lookback_days < 0:
         raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
-    bounds = data_bounds(stream)
+    src = as_source(stream)
+    bounds = data_bounds(src)
     if bounds is None:
         return []
     lo, hi = bounds
@@ -192,11 +201,11 @@ def plan_refresh(
         if since is not None:
             start = max(start, to_utc(since))
     start = max(start, lo)
-    return split(stream, partitioning(stream, start)[0], hi, partitioning)
+    return split(src, partitioning(src, start)[0], hi, partitioning)
 
 
 def plan_backfill(
-    stream: StreamMeta,
+    stream: Planned,
     start: TimeLike,
     end: TimeLike,
     *,
@@ -210,23 +219,24 @@ def plan_backfill(
     file always holds its whole partition, up to ``maxTime``). Without ``overwrite``,
     partitions already in the lake (``existing``: their start instants) are skipped.
     """
-    bounds = data_bounds(stream)
+    src = as_source(stream)
+    bounds = data_bounds(src)
     if bounds is None:
         return []
     lo, hi = bounds
     s, e = max(to_utc(start), lo), min(to_utc(end), hi)
     if s >= e:
         return []
-    s = partitioning(stream, s)[0]
-    e = min(partitioning(stream, e - _US)[1], hi)
+    s = partitioning(src, s)[0]
+    e = min(partitioning(src, e - _US)[1], hi)
     skip = set() if overwrite else {to_utc(t) for t in existing}
-    windows = [w for w in split(stream, s, e, partitioning) if w.start not in skip]
+    windows = [w for w in split(src, s, e, partitioning) if w.start not in skip]
     # --overwrite replaces exactly the partitions whose content changed upstream
     return [replace(w, only_changed=True) for w in windows] if overwrite else windows
 
 
 def covers(
-    stream: StreamMeta,
+    stream: Planned,
     partition: tuple[datetime, datetime],
     fetched: tuple[TimeLike | None, TimeLike | None],
     until: TimeLike,
@@ -256,24 +266,18 @@ def covers(
     return not (lo < f_lo and f_lo > p_start)
 
 
-def chunk_windows(windows: Sequence[Window], max_days: int) -> list[Chunk]:
-    """Group each stream's consecutive windows into chunks of at most ``max_days``."""
+def chunk_windows(source: Planned, windows: Sequence[Window], max_days: int) -> list[Chunk]:
+    """Cut ``source``'s windows, in time order, into chunks of at most ``max_days``."""
     if max_days < 1:
         raise ValueError(f"chunk size must be at least 1 day, got {max_days}")
-    by_stream: dict[str, list[Window]] = {}
-    for w in windows:
-        by_stream.setdefault(w.stream_id, []).append(w)
-    chunks: list[Chunk] = []
-    for sid, ws in by_stream.items():
-        ws.sort(key=lambda w: w.start)
-        for i in range(0, len(ws), max_days):
-            chunks.append(Chunk(sid, tuple(ws[i : i + max_days])))
-    return chunks
+    src = as_source(source)
+    ws = sorted(windows, key=lambda w: w.start)
+    return [Chunk(src, tuple(ws[i : i + max_days])) for i in range(0, len(ws), max_days)]
 
 
 def advance_watermark(
     current: datetime | None,
-    stream: StreamMeta,
+    stream: Planned,
     landed: Sequence[Window],
 ) -> datetime | None:
     """New watermark after ``landed`` windows succeeded (they need not be sorted).
@@ -301,24 +305,26 @@ def advance_watermark(
 
 
 def plan_chunks(
-    streams: Sequence[StreamMeta],
+    sources: Sequence[Planned],
     watermarks: Mapping[str, datetime],
     *,
     lookback_days: int = 0,
     since: datetime | None = None,
     chunk_days: int = 7,
 ) -> list[Chunk]:
-    """Chunks of an incremental refresh of ``streams``."""
-    windows: list[Window] = []
-    for s in streams:
-        windows += plan_refresh(
-            s,
-            watermarks.get(s.id),
+    """Chunks of an incremental refresh of ``sources`` (``watermarks`` by source key)."""
+    chunks: list[Chunk] = []
+    for x in sources:
+        src = as_source(x)
+        windows = plan_refresh(
+            src,
+            watermarks.get(src.key),
             lookback_days=lookback_days,
             since=since,
             partitioning=lake_partitioning,
         )
-    return chunk_windows(windows, chunk_days)
+        chunks += chunk_windows(src, windows, chunk_days)
+    return chunks
 
 
 #: Rows per day assumed for a stream the catalog has not seen yet, by table (fnmatch),
@@ -349,7 +355,7 @@ def rows_per_day(files: Iterable[Mapping]) -> dict[str, float]:
     for f in files:
         if f.get("deleted"):
             continue
-        key = f["stream_id"] or f"{EVENTS_PREFIX}{f['patient_id']}"
+        key = f["stream_id"] or events_key(f["patient_id"])
         if str(f["partition"]).startswith("date="):
             span = 1.0
         else:
@@ -362,18 +368,17 @@ def rows_per_day(files: Iterable[Mapping]) -> dict[str, float]:
 
 def plan_units(
     chunks: Sequence[Chunk],
-    streams: Mapping[str, StreamMeta],
     rates: Mapping[str, float],
     *,
     task_rows: float = TASK_ROWS,
 ) -> list[WorkUnit]:
     """Pack chunks into tasks: a heavy chunk (e.g. a week of 50 Hz) runs alone; a
     patient's light chunks (symptoms, LFP trends, heart rate, events) share one task, so
-    per-task orchestration stays small next to the work."""
+    per-task orchestration stays small next to the work. ``rates``: rows per day by
+    source key (:func:`rows_per_day`); a source without one gets its table's prior."""
 
     def cost(c: Chunk) -> float:
-        s = streams[c.stream_id]
-        rate = rates.get(s.id, _prior(lake_table(s)))
+        rate = rates.get(c.key, _prior(c.source.table))
         return rate * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
 
-    return pack_chunks(chunks, cost, task_rows, group=lambda c: streams[c.stream_id].patient_id)
+    return pack_chunks(chunks, cost, task_rows, group=lambda c: c.source.patient_id)

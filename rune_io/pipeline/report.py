@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from rune_io.api.models import StreamMeta
 from rune_io.pipeline.execute import ChunkResult
+from rune_io.pipeline.jobs import Job, RunPlan
 from rune_io.pipeline.plan import Chunk, Window, advance_watermark
-from rune_io.pipeline.sources import lake_table
+from rune_io.pipeline.sources import Source
 
 
 @dataclass
@@ -81,20 +81,18 @@ def summarize(
     kind: str,
     chunks: Sequence[Chunk],
     results: Sequence[ChunkResult | BaseException],
-    streams: Mapping[str, StreamMeta],
 ) -> RunReport:
     """Fold chunk outcomes (a result, or the exception a chunk died with) into a report."""
-    rep = RunReport(run_id, kind, streams=len({c.stream_id for c in chunks}), chunks=len(chunks))
+    rep = RunReport(run_id, kind, streams=len({c.key for c in chunks}), chunks=len(chunks))
     rep.windows_planned = sum(len(c.windows) for c in chunks)
     for chunk, res in zip(chunks, results, strict=True):
-        stream = streams[chunk.stream_id]
-        table = lake_table(stream)
+        table = chunk.source.table
         totals = rep.tables.setdefault(table, {"rows": 0, "files": 0, "bytes": 0})
         if isinstance(res, BaseException):
             rep.failures.append(
                 {
                     "table": table,
-                    "stream": chunk.stream_id,
+                    "stream": chunk.key,
                     "window": chunk.label,
                     "error": f"{type(res).__name__}: {res}",
                 }
@@ -108,7 +106,7 @@ def summarize(
             rep.failures.append(
                 {
                     "table": table,
-                    "stream": res.stream_id,
+                    "stream": res.key,
                     "window": res.failed_window or "",
                     "error": res.error or "",
                 }
@@ -118,22 +116,36 @@ def summarize(
 
 def new_watermarks(
     current: Mapping[str, datetime],
-    streams: Mapping[str, StreamMeta],
     results: Iterable[ChunkResult | BaseException],
     *,
-    may_start: Callable[[StreamMeta, list[Window]], bool] = lambda s, ws: True,
+    may_start: Callable[[Source, list[Window]], bool] = lambda s, ws: True,
 ) -> dict[str, datetime]:
-    """Watermarks moved over the windows that landed (see :func:`advance_watermark`)."""
-    landed: dict[str, list[Window]] = {}
+    """Watermarks (by source key) moved over the windows that landed (see
+    :func:`advance_watermark`)."""
+    landed: dict[str, tuple[Source, list[Window]]] = {}
     for res in results:
         if isinstance(res, ChunkResult):
-            landed.setdefault(res.stream_id, []).extend(res.landed)
+            landed.setdefault(res.key, (res.source, []))[1].extend(res.landed)
     out: dict[str, datetime] = {}
-    for sid, ws in landed.items():
-        cur = current.get(sid)
-        if cur is None and not may_start(streams[sid], ws):
+    for key, (source, ws) in landed.items():
+        cur = current.get(key)
+        if cur is None and not may_start(source, ws):
             continue
-        mark = advance_watermark(cur, streams[sid], ws)
+        mark = advance_watermark(cur, source, ws)
         if mark is not None and mark != cur:
-            out[sid] = mark
+            out[key] = mark
     return out
+
+
+def conclude(
+    run_id: str,
+    job: Job,
+    plan: RunPlan,
+    results: Sequence[ChunkResult | BaseException],
+) -> tuple[RunReport, dict[str, datetime]]:
+    """The report of a run of ``job`` that planned ``plan`` and got ``results`` (one per
+    chunk, in plan order), and the watermarks it moves."""
+    report = summarize(run_id, job.kind, plan.chunks, results)
+    report.tasks = len(plan.units)
+    report.checked = plan.checked
+    return report, new_watermarks(plan.watermarks, results, may_start=job.may_start)

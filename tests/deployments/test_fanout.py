@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rune_lake.flows.fanout import Group, child_parameters, patient_groups, project_groups
+from rune_io.pipeline.groups import Group, child_parameters, patient_groups, project_groups
 
 
 def test_patient_groups_cover_everyone_once_in_order():

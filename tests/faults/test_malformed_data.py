@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rune_io.lake import Catalog, open_lake
-from rune_lake.flows._run import IncompleteRun
+from rune_lake.flows.run import IncompleteRun
 from tests.faults.conftest import (
     assert_lake_consistent,
     assert_lakes_equal,

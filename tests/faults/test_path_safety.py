@@ -74,13 +74,15 @@ def test_hostile_ids_stay_inside_the_lake_and_survive_in_the_data(tmp_path, wher
     start = day_start(DAY)
     for s in streams:
         w = Window(s.id, start, start + timedelta(days=1))
-        res = pipeline.run_chunk(FakeClient(), lake, s, Chunk(s.id, (w,)), run_id="hostile")
+        chunk = Chunk(pipeline.StreamSource(s), (w,))
+        res = pipeline.run_chunk(FakeClient(), lake, chunk, run_id="hostile")
         assert res.ok and res.rows == 500, res.error
         if where == "patient":
-            ev = pipeline.events_stream(s.patient_id, [s])
+            ev = pipeline.events_source(s.patient_id, [s])
+            assert ev is not None
             month = datetime(DAY.year, DAY.month, 1, tzinfo=UTC)
-            ew = Window(ev.id, month, month + timedelta(days=30))
-            res = pipeline.run_chunk(FakeClient(), lake, ev, Chunk(ev.id, (ew,)), run_id="hostile")
+            ew = Window(ev.key, month, month + timedelta(days=30))
+            res = pipeline.run_chunk(FakeClient(), lake, Chunk(ev, (ew,)), run_id="hostile")
             assert res.ok and res.rows == 1, res.error
     Catalog(lake).commit()
 

@@ -18,7 +18,7 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from rune_io.lake import Catalog, Lake, open_lake
-from rune_io.pipeline import ChunkResult
+from rune_io.pipeline import ChunkResult, EventsSource, StreamSource, WorkUnit
 from rune_io.pipeline.plan import Chunk, Window
 from rune_lake.flows import runners
 from rune_lake.flows.refresh import refresh
@@ -42,9 +42,11 @@ def test_task_values_are_small_and_pickle(tmp_path):
             stream = client.graph.streams(patient_id=emu.cohort.patients[0].id)[0]
     t0 = datetime(2026, 10, 31, tzinfo=UTC)
     w = Window(stream.id, t0, t0.replace(day=1, month=11))
-    chunk = Chunk(stream.id, (w,))
-    result = ChunkResult(stream.id, "t", stream.patient_id, landed=[w], rows=17_280)
-    for value in (stream, chunk, result):
+    chunk = Chunk(StreamSource(stream), (w,))
+    events = Chunk(EventsSource(stream.patient_id, stream.min_time, stream.max_time), (w,))
+    unit = WorkUnit((chunk, events))
+    result = ChunkResult(chunk.source, landed=[w], rows=17_280)
+    for value in (stream, chunk, unit, result):
         blob = pickle.dumps(value)
         assert pickle.loads(blob) == value
         assert len(blob) < 4096, (type(value).__name__, len(blob))

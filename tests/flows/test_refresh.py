@@ -10,9 +10,9 @@ import pytest
 
 from rune_io.lake import Catalog, open_lake
 from rune_io.pipeline.plan import floor_day
-from rune_lake.flows._run import IncompleteRun
 from rune_lake.flows.backfill import BackfillRange, backfill
 from rune_lake.flows.refresh import refresh
+from rune_lake.flows.run import IncompleteRun
 from tests.flows.conftest import LIGHT, NOW, emulator
 from tests.truth import assert_lake_equals_truth, category, expected, lake_rows
 

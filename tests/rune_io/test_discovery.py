@@ -26,20 +26,22 @@ def in_flight(monkeypatch):
     """Every POST waits 30 ms (a distant API); records the most requests in flight."""
     seen = {"now": 0, "max": 0}
     lock = threading.Lock()
-    real = HttpClient.post
+    real = HttpClient.request
 
-    def post(self, *a, **kw):
+    def request(self, method, *a, **kw):
+        if method != "POST":
+            return real(self, method, *a, **kw)
         with lock:
             seen["now"] += 1
             seen["max"] = max(seen["max"], seen["now"])
         try:
             time.sleep(0.03)
-            return real(self, *a, **kw)
+            return real(self, method, *a, **kw)
         finally:
             with lock:
                 seen["now"] -= 1
 
-    monkeypatch.setattr(HttpClient, "post", post)
+    monkeypatch.setattr(HttpClient, "request", request)
     return seen
 
 

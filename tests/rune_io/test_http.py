@@ -247,12 +247,3 @@ def test_page_until_empty(server, http):
     ]
     assert out == [b"time,x\n1,2\n", b"time,x\n3,4\n", b""]
     assert [s.path for s in server.seen] == ["/c?page=0", "/c?page=1", "/c?page=2"]
-
-
-def test_repeated_cursor_refused(server, http):
-    server.script(
-        Reply(200, b"", headers={"X-Rune-Next-Page-Token": "same"}),
-        Reply(200, b"", headers={"X-Rune-Next-Page-Token": "same"}),
-    )
-    with pytest.raises(RuntimeError, match="repeated"):
-        list(paginate(http, server.url + "/s", {}, HeaderCursor(), lambda r: None))

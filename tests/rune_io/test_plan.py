@@ -119,8 +119,8 @@ def test_watermark_never_moves_back_and_ignores_detached_ranges():
 def test_chunks_group_consecutive_windows_per_stream():
     a = stream(D0, D0 + 10 * DAY, "a")
     b = stream(D0, D0 + 3 * DAY, "b")
-    chunks = chunk_windows(plan_refresh(a, None) + plan_refresh(b, None), max_days=4)
-    assert [(c.stream_id, len(c.windows)) for c in chunks] == [
+    chunks = chunk_windows(a, plan_refresh(a, None), 4) + chunk_windows(b, plan_refresh(b, None), 4)
+    assert [(c.key, len(c.windows)) for c in chunks] == [
         ("a", 4),
         ("a", 4),
         ("a", 3),
@@ -128,7 +128,7 @@ def test_chunks_group_consecutive_windows_per_stream():
     ]
     assert chunks[1].start == D0 + 4 * DAY
     with pytest.raises(ValueError, match="at least 1 day"):
-        chunk_windows([], 0)
+        chunk_windows(a, [], 0)
 
 
 def monthly(stream, t):
@@ -158,16 +158,18 @@ def test_monthly_partitions_refetch_the_open_month_whole():
 
 
 def test_pack_chunks_packs_light_chunks_per_group_and_keeps_heavy_ones_alone():
+    from rune_io.pipeline import StreamSource
     from rune_io.pipeline.plan import Chunk, pack_chunks
 
     def ch(sid, n=1):
-        return Chunk(sid, tuple(Window(sid, D0 + i * DAY, D0 + (i + 1) * DAY) for i in range(n)))
+        src = StreamSource(stream(D0, D0 + n * DAY, sid))
+        return Chunk(src, tuple(Window(sid, D0 + i * DAY, D0 + (i + 1) * DAY) for i in range(n)))
 
     cost = {"heavy": 10.0, "a": 1.0, "b": 1.0, "c": 1.0, "d": 3.0}
     group = {"heavy": "p1", "a": "p1", "b": "p1", "c": "p2", "d": "p1"}
     chunks = [ch("a"), ch("heavy"), ch("b"), ch("d"), ch("c")]
-    units = pack_chunks(chunks, lambda c: cost[c.stream_id], 4.0, lambda c: group[c.stream_id])
-    assert [[c.stream_id for c in u.chunks] for u in units] == [["heavy"], ["a", "b"], ["d"], ["c"]]
+    units = pack_chunks(chunks, lambda c: cost[c.key], 4.0, lambda c: group[c.key])
+    assert [[c.key for c in u.chunks] for u in units] == [["heavy"], ["a", "b"], ["d"], ["c"]]
     assert units[1].label.startswith("2 chunks")
     with pytest.raises(ValueError, match="positive"):
         pack_chunks(chunks, lambda c: 1.0, 0)
@@ -196,11 +198,11 @@ def test_plan_units_learns_rates_from_the_catalog():
         D0.timestamp(),
         (D0 + 14 * DAY).timestamp(),
     )
-    streams = {s.id: s for s in (fast, hr)}
-    chunks = chunk_windows(plan_refresh(fast, None) + plan_refresh(hr, None), 7)
+    chunks = chunk_windows(fast, plan_refresh(fast, None), 7)
+    chunks += chunk_windows(hr, plan_refresh(hr, None), 7)
     # priors: a week of 50 Hz is heavy (alone); heart rate weeks, and the 1 us window at
     # the end of the 50 Hz stream, are light and share a task
-    units = plan_units(chunks, streams, {})
+    units = plan_units(chunks, {})
     assert sorted(len(u.chunks) for u in units) == [1, 1, 4]
     # measured: this 50 Hz stream turned out slow, so everything shares one task
     files = [
@@ -216,4 +218,4 @@ def test_plan_units_learns_rates_from_the_catalog():
     ]
     rates = rows_per_day(files)
     assert rates == {"fast": 100.0}
-    assert len(plan_units(chunks, streams, rates)) == 1
+    assert len(plan_units(chunks, rates)) == 1

@@ -6,6 +6,9 @@ artifact call never stalls or fails the data work: calls run in order on one bac
 thread (with the caller's Prefect context), and once one fails (the Prefect API went
 away: its client retries a connection for about a minute) the rest are skipped with one
 warning. :meth:`RunArtifacts.close` waits a bounded time for what is queued.
+
+The run's progress artifact is updated by the flow as its tasks finish; the summary
+table and the failures are written by the :func:`report_run` task at the run's end.
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from prefect import get_run_logger, task
 from prefect.artifacts import (
     create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.cache_policies import NO_CACHE
+
+from rune_io import pipeline
 
 
 class RunArtifacts:
@@ -81,3 +88,40 @@ class RunArtifacts:
         calls still stuck in the client's retries are abandoned."""
         wait(self._pending, timeout=timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def summary_key(kind: str) -> str:
+    """The key of a run kind's summary table artifact."""
+    return f"rune-lake-{kind}-summary"
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_run(report: pipeline.RunReport) -> None:
+    """The run's summary table artifact and, if some windows failed, the failures."""
+    artifacts = RunArtifacts(get_run_logger())
+    kind, run_id = report.kind, report.run_id
+    try:
+        artifacts.table(
+            table=report.table_rows(),
+            key=summary_key(kind),
+            description=f"**{kind} {run_id}**: "
+            + (
+                f"{report.windows_landed}/{report.windows_planned} windows, "
+                f"{report.rows:,} rows, {len(report.failures)} failures, {report.seconds:.1f}s"
+                if report.windows_planned or report.failures
+                else f"up to date: {report.checked} streams checked, {report.seconds:.1f}s"
+            ),
+        )
+        if not report.ok:
+            artifacts.markdown(
+                key=f"rune-lake-{kind}-failures",
+                markdown="\n".join(
+                    ["| table | stream | window | error |", "|---|---|---|---|"]
+                    + [
+                        f"| {f['table']} | {f['stream']} | {f['window']} | {f['error'][:300]} |"
+                        for f in report.failures
+                    ]
+                ),
+            )
+    finally:
+        artifacts.close()
