@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 from rune_io import pipeline
 from rune_lake.flows import params, run
 from rune_lake.flows.refresh import resolve_lake
-from rune_lake.flows.runners import make_task_runner
+from rune_lake.flows.runners import SettingsTaskRunner
 
 
 class BackfillRange(BaseModel):
@@ -102,7 +102,7 @@ def _run_name() -> str:
 @flow(
     name="backfill",
     flow_run_name=_run_name,
-    task_runner=make_task_runner(),
+    task_runner=SettingsTaskRunner(),
     validate_parameters=True,
 )
 def backfill(

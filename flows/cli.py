@@ -7,7 +7,6 @@ start, unreachable API, unwritable lake) is one clear line and a non-zero exit:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -17,14 +16,17 @@ import typer
 
 from rune_lake.flows import cli_options as opt
 from rune_lake.flows.cli_run import (
+    check_runner,
+    config_file,
     err,
     fail,
     out,
     preflight,
     quiet_prefect,
     run_flow,
-    set_runner,
+    run_settings,
     show_duckdb_sample,
+    show_settings,
     user_errors,
 )
 
@@ -64,7 +66,7 @@ def demo(
     """Start the local Rune API emulator and refresh its cohort into LAKE, then show a
     DuckDB query. Run again, it fetches only partitions that are new or still open."""
     quiet_prefect(verbose)
-    set_runner("threads", workers)
+    check_runner("threads", workers)
     emu_pkg = _emulator()
     DEMO_ACCESS_TOKEN_ID = emu_pkg.DEMO_ACCESS_TOKEN_ID
     DEMO_ACCESS_TOKEN_SECRET = emu_pkg.DEMO_ACCESS_TOKEN_SECRET
@@ -73,24 +75,33 @@ def demo(
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     cfg = EmulatorConfig(seed=seed, patients=patients, days=days, now=now)
     t0 = time.perf_counter()
+    from rune_io.settings import overrides
+
     with user_errors(), running_emulator(cfg) as emu:
-        os.environ.update(
-            RUNE_STREAM_URL=emu.url,
-            RUNE_GRAPH_URL=emu.url,
-            RUNE_ACCESS_TOKEN_ID=DEMO_ACCESS_TOKEN_ID,
-            RUNE_ACCESS_TOKEN_SECRET=DEMO_ACCESS_TOKEN_SECRET,
-        )
-        for var in ("RUNE_CLIENT_KEY_ID", "RUNE_CLIENT_ACCESS_KEY", "RUNE_JWT"):
-            os.environ.pop(var, None)
+        # the emulator's URL and credentials, above the environment for this command
+        demo_settings = {
+            "RUNE_STREAM_URL": emu.url,
+            "RUNE_GRAPH_URL": emu.url,
+            "RUNE_ACCESS_TOKEN_ID": DEMO_ACCESS_TOKEN_ID,
+            "RUNE_ACCESS_TOKEN_SECRET": DEMO_ACCESS_TOKEN_SECRET,
+        }
         out.print(
             f"[bold]rune-lake demo[/]: emulator at {emu.url} ({patients} patients, {days} days "
             f"up to {now:%Y-%m-%d %H:%M} UTC) -> lake {lake}",
             highlight=False,
         )
-        preflight(lake, None)
+        with overrides(demo_settings, source="the demo's emulator"):
+            preflight(lake, None)
         from rune_lake.flows.refresh import refresh
 
-        code = run_flow(refresh, lake=lake, lookback_days=0)
+        code = run_flow(
+            refresh,
+            runner="threads",
+            workers=workers,
+            settings=demo_settings,
+            lake=lake,
+            lookback_days=0,
+        )
         requests = emu.stats.count(path_prefix="/v2/streams")
     out.print(f"{requests} stream-data requests; demo took {time.perf_counter() - t0:.1f}s")
     if code == 0:
@@ -130,14 +141,18 @@ def refresh(
     """Incremental refresh of the lake from the Rune API named by the settings
     (environment RUNE_*, ./rune-lake.yaml, or ~/.rune/config)."""
     quiet_prefect(verbose)
-    set_runner(runner, workers)
+    check_runner(runner, workers)
     with user_errors():
         since_d = _parse_date("--since", since) if since else None
+        config = config_file(config)
         preflight(lake, config, patient)
         from rune_lake.flows.refresh import refresh as refresh_flow
 
         code = run_flow(
             refresh_flow,
+            runner=runner,
+            workers=workers,
+            settings=run_settings(config),
             lake=lake,
             projects=project or [],
             cohorts=cohort or [],
@@ -188,7 +203,7 @@ def backfill(
 ) -> None:
     """Load [START, END) into the lake, replacing the partitions it touches."""
     quiet_prefect(verbose)
-    set_runner(runner, workers)
+    check_runner(runner, workers)
     with user_errors():
         from pydantic import ValidationError
 
@@ -213,10 +228,19 @@ def backfill(
             raise fail(
                 "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
             ) from None
+        config = config_file(config)
         preflight(lake, config, patient)
         from rune_lake.flows.backfill import backfill as backfill_flow
 
-        code = run_flow(backfill_flow, range=rng, lake=lake, chunk_days=chunk_days)
+        code = run_flow(
+            backfill_flow,
+            runner=runner,
+            workers=workers,
+            settings=run_settings(config),
+            range=rng,
+            lake=lake,
+            chunk_days=chunk_days,
+        )
     raise typer.Exit(code)
 
 
@@ -276,43 +300,10 @@ def settings(
         ),
     ] = None,
 ) -> None:
-    """Show the resolved settings and where each came from, then every source looked
-    at and what it holds (secrets masked), even when the settings do not resolve."""
-    from rune_io.config import load_settings
-    from rune_io.errors import RuneIOError
-    from rune_io.settings_report import describe_sources
-
-    block = None
-    if credentials_block:
-        block = (credentials_block, _read_block(credentials_block))
-    problem: Exception | None = None
-    try:
-        creds = block[1] if block and isinstance(block[1], dict) else {}
-        out.print(
-            load_settings(config, **{k: v for k, v in creds.items() if v}).describe(),
-            highlight=False,
-        )
-    except RuneIOError as exc:
-        problem = exc
-    except TypeError as exc:  # a block with keys load_settings does not take
-        problem = exc
-    out.print("\n" + describe_sources(config, credentials_block=block), highlight=False)
-    if problem is not None:
-        raise fail(" ".join(str(problem).split()))
-
-
-def _read_block(name: str):
-    """A Secret block's JSON value, or why it could not be read (one line)."""
-    try:
-        import json
-
-        from prefect.blocks.system import Secret
-
-        # prefect types load() as value-or-coroutine; called from sync code it is the block
-        raw = Secret.load(name).get()  # type: ignore[union-attr]
-        return raw if isinstance(raw, dict) else json.loads(raw)
-    except Exception as exc:  # noqa: BLE001 - shown to the user, never raised
-        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    """Show the resolved settings and where each came from, the flows' run settings,
+    then every source looked at and what it holds (secrets masked), even when the
+    settings do not resolve."""
+    show_settings(config_file(config), credentials_block)
 
 
 @app.command()

@@ -3,7 +3,7 @@ pre-flight check (settings, credentials, lake) and running a flow with a progres
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,10 +20,12 @@ EXIT_USAGE = 2
 def quiet_prefect(verbose: bool) -> None:
     """Keep Prefect's console quiet unless --verbose: logs still reach the Prefect API,
     and the CLI prints progress and a summary. Must run before Prefect is imported."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from rune_io.settings.environ import export_default
+
+    export_default("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        export_default("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+        export_default("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -51,14 +53,28 @@ def _one_line(exc: BaseException) -> str:
     return f"{text}" if text else type(exc).__name__
 
 
-def set_runner(runner: str, workers: int | None) -> None:
+def check_runner(runner: str, workers: int | None) -> None:
+    """``--runner`` and ``--workers`` as :func:`run_flow` takes them, or exit 2."""
     if runner not in ("threads", "dask"):
         raise fail(f"--runner must be 'threads' or 'dask', not {runner!r}")
-    os.environ["RUNE_LAKE_TASK_RUNNER"] = runner
-    if workers is not None:
-        if workers < 1:
-            raise fail(f"--workers must be at least 1, got {workers}")
-        os.environ["RUNE_LAKE_WORKERS"] = str(workers)
+    if workers is not None and workers < 1:
+        raise fail(f"--workers must be at least 1, got {workers}")
+
+
+def config_file(config: Path | None) -> Path | None:
+    """The project file of a command: ``--config``, else ``RUNE_LAKE_CONFIG`` (the one the
+    flows' tasks read), else none (``./rune-lake.yaml`` if present)."""
+    from rune_io.settings.declare import LAKE_CONFIG
+
+    if config is not None:
+        return config
+    named = LAKE_CONFIG.get()
+    return Path(named) if named else None
+
+
+def run_settings(config: Path | None) -> dict[str, str]:
+    """The settings overrides that hand a command's project file to its flow's tasks."""
+    return {"RUNE_LAKE_CONFIG": str(config)} if config is not None else {}
 
 
 def preflight(lake_url: str, config: Path | None, patients: list[str] | None = None):
@@ -75,8 +91,6 @@ def preflight(lake_url: str, config: Path | None, patients: list[str] | None = N
     from rune_io.pipeline.discover import client_key_needs_patient
 
     settings = load_settings(config)
-    if config is not None:
-        os.environ["RUNE_LAKE_CONFIG"] = str(config)
     quick = RetryPolicy(max_attempts=2, base=0.2, cap=1.0)
     with RuneClient(settings, policy=quick) as client:
         try:
@@ -113,10 +127,10 @@ def preflight(lake_url: str, config: Path | None, patients: list[str] | None = N
 
 
 @contextmanager
-def prefect_api_for_runner():
+def prefect_api_for_runner(runner: str):
     """Dask workers need a real Prefect API: with none configured, run a temporary local
     server for the run (see rune_lake.flows.runners.prefect_api_for_dask)."""
-    if os.environ.get("RUNE_LAKE_TASK_RUNNER") != "dask":
+    if runner != "dask":
         yield
         return
     from rune_lake.flows.runners import prefect_api_for_dask
@@ -181,8 +195,18 @@ class _DropErrors:
         return record.levelno < logging.ERROR
 
 
-def run_flow(fn, **params) -> int:
-    """Run a flow in-process with a progress bar; print its summary; return an exit code."""
+def run_flow(
+    fn,
+    *,
+    runner: str = "threads",
+    workers: int | None = None,
+    settings: Mapping[str, str] | None = None,
+    **params,
+) -> int:
+    """Run flow ``fn`` in-process with ``params``, on the task runner ``runner`` with
+    ``workers`` (default ``RUNE_LAKE_WORKERS``) and the settings overrides ``settings``
+    (variable -> value, for this run only, never written to the process environment);
+    show a progress bar, print the summary, return an exit code."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -192,7 +216,9 @@ def run_flow(fn, **params) -> int:
         TimeElapsedColumn,
     )
 
+    from rune_io.settings import overrides
     from rune_lake.flows import run
+    from rune_lake.flows.runners import make_task_runner
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -211,13 +237,10 @@ def run_flow(fn, **params) -> int:
         progress.update(bar[event], completed=done, total=total)
 
     try:
-        with (
-            run.progress_to(hook),
-            prefect_api_for_runner(),
-            progress,
-            _prefect_api_loss() as api_url,
-        ):
-            state = fn(return_state=True, **params)
+        with overrides(settings or {}), prefect_api_for_runner(runner):
+            flow = fn.with_options(task_runner=make_task_runner(runner, workers))
+            with run.progress_to(hook), progress, _prefect_api_loss() as api_url:
+                state = flow(return_state=True, **params)
     except _PREFECT_API_ERRORS as exc:
         raise fail(
             f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): what "
@@ -241,6 +264,43 @@ def run_flow(fn, **params) -> int:
 
 
 # -- commands ------------------------------------------------------------------------
+
+
+def show_settings(config: Path | None, credentials_block: str | None) -> None:
+    """``rune-lake settings``: the resolved settings and where each came from, the run
+    settings, then every source and what it holds (masked); exit 2 if any is bad."""
+    from rune_io.errors import RuneIOError
+    from rune_io.settings import load_settings
+    from rune_io.settings.report import describe_run_settings, describe_sources
+
+    block = None
+    if credentials_block:
+        block = (credentials_block, _read_block(credentials_block))
+    problems: list[str] = []
+    try:
+        creds = block[1] if block and isinstance(block[1], dict) else {}
+        out.print(
+            load_settings(config, **{k: v for k, v in creds.items() if v}).describe(),
+            highlight=False,
+        )
+    except (RuneIOError, TypeError) as exc:  # TypeError: a block with keys it does not take
+        problems.append(str(exc))
+    text, bad = describe_run_settings()
+    problems += bad
+    out.print("\n" + text, highlight=False)
+    out.print("\n" + describe_sources(config, credentials_block=block), highlight=False)
+    if problems:
+        raise fail(" ".join(problems[0].split()))
+
+
+def _read_block(name: str):
+    """A Secret block's JSON value, or why it could not be read (one line)."""
+    try:
+        from rune_lake.tasks.runtime import credentials_from_block
+
+        return credentials_from_block(name)
+    except Exception as exc:  # noqa: BLE001 - shown to the user, never raised
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
 def show_duckdb_sample(lake: str) -> None:

@@ -16,8 +16,10 @@ class RuneDaskTaskRunner(DaskTaskRunner):
     gives that URL (and API auth, if any) to the ``LocalCluster`` workers it spawns.
 
     The workers inherit the rest of the parent's environment at spawn (``RUNE_*``
-    settings, ``AWS_*`` for an S3 lake). Workers of an existing cluster (``address``)
-    are configured by whoever started them.
+    settings, ``AWS_*`` for an S3 lake), plus the settings overrides of the command that
+    made the runner (``cluster_kwargs["env"]``, see
+    :func:`rune_lake.flows.runners.dask_task_runner`). Workers of an existing cluster
+    (``address``) are configured by whoever started them.
     """
 
     @property

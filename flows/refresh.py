@@ -6,24 +6,24 @@ them, then commit the catalog and the new watermarks (:func:`rune_lake.flows.run
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 from prefect import flow
 from prefect.runtime import flow_run
 
 from rune_io import pipeline
+from rune_io.settings.declare import LAKE_URL
 from rune_io.times import to_utc
 from rune_lake.flows import params, run
-from rune_lake.flows.runners import make_task_runner
+from rune_lake.flows.runners import SettingsTaskRunner
 
-DEFAULT_LAKE = "./lake"
+DEFAULT_LAKE = LAKE_URL.default
 
 
 def resolve_lake(lake: str | None) -> str:
     """The lake URL: the parameter, else ``RUNE_LAKE_URL`` (a deployment's job variable),
     else ``./lake``."""
-    return lake or os.environ.get("RUNE_LAKE_URL") or DEFAULT_LAKE
+    return lake or LAKE_URL.get()
 
 
 def _run_name() -> str:
@@ -37,7 +37,7 @@ def _run_name() -> str:
     return f"refresh {scope} lookback {p.get('lookback_days', 0)}d -> {resolve_lake(p.get('lake'))}"
 
 
-@flow(name="refresh", flow_run_name=_run_name, task_runner=make_task_runner(), log_prints=False)
+@flow(name="refresh", flow_run_name=_run_name, task_runner=SettingsTaskRunner(), log_prints=False)
 def refresh(
     lake: params.Lake = "",
     projects: params.Projects = [],  # noqa: B006 - only read

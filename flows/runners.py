@@ -1,37 +1,40 @@
 """Task runner choice, shared by every flow: bounded threads (default) or Dask.
 
-Chosen at import time from the environment, so a deployment sets it with job variables
-and the CLI with ``--runner``/``--workers`` (which set the same variables):
-
-- ``RUNE_LAKE_TASK_RUNNER``: ``threads`` (default) or ``dask``;
-- ``RUNE_LAKE_WORKERS``: threads in the pool (default 4), or Dask worker processes;
-- ``RUNE_LAKE_DASK_THREADS``: threads per Dask worker process (default 1);
-- ``RUNE_LAKE_DASK_ADDRESS``: an existing Dask scheduler (``tcp://host:8786``); without
-  it a ``LocalCluster`` of processes is started for the flow run (and torn down after).
+A flow's task runner is chosen when a run starts, not when its module is imported: the
+flows are declared with :class:`SettingsTaskRunner`, which becomes
+:func:`make_task_runner`'s runner for each run, from the settings then in force
+(``RUNE_LAKE_TASK_RUNNER``, ``RUNE_LAKE_WORKERS``, ``RUNE_LAKE_DASK_THREADS``,
+``RUNE_LAKE_DASK_ADDRESS``; a deployment sets them as job variables). The CLI passes
+``--runner``/``--workers`` explicitly instead: ``flow.with_options(task_runner=
+make_task_runner(kind, workers))``.
 
 Dask workers are separate processes that create their task runs through the Prefect
 API themselves, so they need a *real* Prefect API URL: with none set, every worker
 process would start an ephemeral server of its own (12-16 s each here) that knows
 nothing of the flow run. :class:`RuneDaskTaskRunner` therefore refuses to start without
 ``PREFECT_API_URL`` (clear error), and hands the URL to the ``LocalCluster`` workers it
-spawns. ``rune-lake refresh|backfill --runner dask`` starts a temporary local server
-for the run when none is configured (:func:`prefect_api_for_dask`). Workers of an
-existing cluster (``RUNE_LAKE_DASK_ADDRESS``) must be given ``PREFECT_API_URL``,
-the ``RUNE_*`` settings (or use a credentials block) and the lake's ``AWS_*`` settings
-by whoever starts them.
+spawns, with the settings overrides of the command that made it
+(:func:`rune_io.settings.current_overrides`). ``rune-lake refresh|backfill --runner dask``
+starts a temporary local server for the run when none is configured
+(:func:`prefect_api_for_dask`). Workers of an existing cluster (``RUNE_LAKE_DASK_ADDRESS``)
+must be given ``PREFECT_API_URL``, the ``RUNE_*`` settings (or use a credentials block)
+and the lake's ``AWS_*`` settings by whoever starts them.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-DEFAULT_WORKERS = 4
+from rune_io.settings import current_overrides
+from rune_io.settings import declare as d
+from rune_io.settings.environ import exported
+
+DEFAULT_WORKERS = d.WORKERS.default
 
 
 class DaskNeedsPrefectAPI(RuntimeError):
@@ -48,23 +51,12 @@ class DaskNeedsPrefectAPI(RuntimeError):
         )
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-    if n < 1:
-        raise ValueError(f"{name} must be at least 1, got {n}")
-    return n
-
-
 def workers() -> int:
-    return _int_env("RUNE_LAKE_WORKERS", DEFAULT_WORKERS)
+    return d.WORKERS.get()
 
 
 def dask_threads() -> int:
-    return _int_env("RUNE_LAKE_DASK_THREADS", 1)
+    return d.DASK_THREADS.get()
 
 
 def prefect_api_url() -> str | None:
@@ -76,29 +68,46 @@ def prefect_api_url() -> str | None:
 
 def dask_task_runner(address: str | None = None, n_workers: int | None = None, **cluster: Any):
     """A Dask task runner: on the scheduler at ``address``, else on a ``LocalCluster``
-    of ``n_workers`` single-threaded processes (``RUNE_LAKE_WORKERS`` by default)."""
+    of ``n_workers`` single-threaded processes (``RUNE_LAKE_WORKERS`` by default), whose
+    environment gets this context's settings overrides."""
     from rune_lake.flows.dask_runner import RuneDaskTaskRunner as cls
 
     if address:
         return cls(address=address)
+    env = {**current_overrides(), **cluster.pop("env", {})}
     kwargs = {
         "n_workers": n_workers or workers(),
         "threads_per_worker": dask_threads(),
         "processes": True,
         "dashboard_address": None,  # no fixed port: several runs may share a machine
+        **({"env": env} if env else {}),
         **cluster,
     }
     return cls(cluster_class="distributed.LocalCluster", cluster_kwargs=kwargs)
 
 
-def make_task_runner() -> TaskRunner[Any]:
-    kind = os.environ.get("RUNE_LAKE_TASK_RUNNER", "threads").strip().lower()
+def make_task_runner(kind: str | None = None, n_workers: int | None = None) -> TaskRunner[Any]:
+    """The task runner ``kind`` (``threads`` or ``dask``; default ``RUNE_LAKE_TASK_RUNNER``)
+    with ``n_workers`` threads or Dask processes (default ``RUNE_LAKE_WORKERS``)."""
+    kind = d.TASK_RUNNER.get() if kind is None else kind.strip().lower()
     if kind == "threads":
         # bounded: an unbounded pool grew to thousands of threads with many chunks
-        return ThreadPoolTaskRunner(max_workers=workers())
+        return ThreadPoolTaskRunner(max_workers=n_workers or workers())
     if kind == "dask":
-        return dask_task_runner(os.environ.get("RUNE_LAKE_DASK_ADDRESS") or None)
-    raise ValueError(f"RUNE_LAKE_TASK_RUNNER must be 'threads' or 'dask', got {kind!r}")
+        return dask_task_runner(d.DASK_ADDRESS.get(), n_workers)
+    raise ValueError(f"the task runner must be 'threads' or 'dask', got {kind!r}")
+
+
+class SettingsTaskRunner(TaskRunner[Any]):
+    """The task runner the settings name when a flow run starts: Prefect calls
+    :meth:`duplicate` at the start of every run, which returns
+    :func:`make_task_runner`'s runner. Importing a flow declared with it reads nothing."""
+
+    def duplicate(self) -> Any:
+        return make_task_runner()
+
+    def submit(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError("SettingsTaskRunner runs nothing itself: enter duplicate()'s runner")
 
 
 def _free_port() -> int:
@@ -126,24 +135,20 @@ def prefect_api_for_dask(timeout: int = 120) -> Iterator[tuple[str, bool]]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     server = SubprocessASGIServer(port=_free_port())
-    saved_ui = os.environ.get("PREFECT_UI_API_URL")
-    os.environ["PREFECT_UI_API_URL"] = server.api_url  # its UI (not on 4200) calls it
-    server.start(timeout=timeout)
-    saved = os.environ.get("PREFECT_API_URL")
-    os.environ["PREFECT_API_URL"] = server.api_url
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
-            try:
-                yield server.api_url, True
-            finally:
-                _drain_to_api()
-    finally:
-        for var, value in (("PREFECT_API_URL", saved), ("PREFECT_UI_API_URL", saved_ui)):
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
-        server.stop()
+    # its UI (not on 4200) calls PREFECT_UI_API_URL; spawned workers inherit both
+    with exported({"PREFECT_UI_API_URL": server.api_url}):
+        server.start(timeout=timeout)
+        try:
+            with (
+                exported({"PREFECT_API_URL": server.api_url}),
+                temporary_settings(updates={PREFECT_API_URL: server.api_url}),
+            ):
+                try:
+                    yield server.api_url, True
+                finally:
+                    _drain_to_api()
+        finally:
+            server.stop()
 
 
 def _drain_to_api(timeout: float = 10.0) -> None:

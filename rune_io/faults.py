@@ -22,7 +22,9 @@ import signal
 import threading
 from collections import Counter
 
-ENV = "RUNE_LAKE_CRASH_AT"
+from rune_io.settings.declare import CRASH_AT
+
+ENV = CRASH_AT.name
 POINTS = ("page", "write", "published", "before_commit", "commit")
 
 _seen: Counter[str] = Counter()
@@ -31,7 +33,7 @@ _lock = threading.Lock()
 
 def crash_point(name: str) -> None:
     """SIGKILL this process if ``RUNE_LAKE_CRASH_AT`` names this point and count."""
-    spec = os.environ.get(ENV)
+    spec = CRASH_AT.get()
     if not spec:
         return
     point, _, count = spec.partition(":")

@@ -3,7 +3,6 @@ each; the logic lives in ``rune_io.pipeline``."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -14,6 +13,7 @@ from prefect.concurrency.sync import concurrency
 from rune_io import pipeline
 from rune_io.api.models import Patient, StreamMeta
 from rune_io.errors import is_transient
+from rune_io.settings.declare import TASK_RETRY_DELAYS
 from rune_lake.tasks import runtime
 
 #: ``progress(description, done, total)``: an in-process observer (the CLI's bars).
@@ -24,13 +24,7 @@ def retry_delays() -> tuple[float, ...]:
     """Waits between a unit's retries of chunks that failed transiently:
     ``RUNE_LAKE_TASK_RETRY_DELAYS`` (seconds, comma-separated; one retry per value),
     default ``10,60``. Read when a run starts; the run passes them to every task."""
-    raw = os.environ.get("RUNE_LAKE_TASK_RETRY_DELAYS", "10,60")
-    try:
-        return tuple(float(x) for x in raw.split(",") if x.strip())
-    except ValueError:
-        raise ValueError(
-            f"RUNE_LAKE_TASK_RETRY_DELAYS must be seconds like '10,60', got {raw!r}"
-        ) from None
+    return TASK_RETRY_DELAYS.get()
 
 
 def transient_only(task, task_run, state) -> bool:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from typing import Any
 
 from rune_io.api.client import RuneClient
-from rune_io.config import Settings, load_settings
 from rune_io.lake import Lake, open_lake
+from rune_io.settings import Settings, load_settings
+from rune_io.settings.declare import LAKE_CONFIG
+from rune_io.settings.environ import fingerprint, passed_through_items
 from rune_lake.tasks.logs import forward_rune_io_logs
 
 _local = threading.local()
@@ -25,23 +26,27 @@ _lock = threading.Lock()
 
 
 def settings(credentials_block: str | None = None) -> Settings:
-    """Settings from the environment and config files, plus credentials from a Prefect
-    ``Secret`` block (JSON with runeq's keys) when one is named."""
-    config = os.environ.get("RUNE_LAKE_CONFIG") or None
+    """Settings from the environment and config files (``RUNE_LAKE_CONFIG``), plus
+    credentials from a Prefect ``Secret`` block (JSON with runeq's keys) when one is named."""
+    config = LAKE_CONFIG.get()
     if not credentials_block:
         return load_settings(config)
-    from prefect.blocks.system import Secret
-
-    # prefect types load() as value-or-coroutine; called from sync code it is the block
-    raw: Any = Secret.load(credentials_block).get()  # type: ignore[union-attr]
-    creds = raw if isinstance(raw, dict) else json.loads(raw)
+    creds = credentials_from_block(credentials_block)
     return load_settings(config, **{k: v for k, v in creds.items() if v})
 
 
+def credentials_from_block(name: str) -> dict[str, Any]:
+    """The Rune credentials in the Prefect ``Secret`` block ``name`` (JSON, runeq's keys)."""
+    from prefect.blocks.system import Secret
+
+    block: Any = Secret.load(name)  # a Secret (sync context)
+    raw: Any = block.get()
+    return raw if isinstance(raw, dict) else json.loads(raw)
+
+
 def _settings_key(credentials_block: str | None) -> tuple[str, ...]:
-    """What the settings depend on, so a changed environment gets a new client."""
-    env = tuple(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("RUNE_"))
-    return (credentials_block or "", *env)
+    """What the settings depend on, so a changed setting gets a new client."""
+    return (credentials_block or "", *fingerprint())
 
 
 def client(credentials_block: str | None = None) -> RuneClient:
@@ -61,7 +66,7 @@ def client(credentials_block: str | None = None) -> RuneClient:
 def _lake_key(url: str) -> str:
     """What an opened lake depends on: its URL and the object store's endpoint and
     credentials from the environment (a changed endpoint gets a new filesystem)."""
-    env = "\n".join(sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AWS_")))
+    env = "\n".join(f"{k}={v}" for k, v in passed_through_items("AWS_"))
     return f"{url}\n{hashlib.sha256(env.encode()).hexdigest()[:16]}"  # no secret in a key
 
 

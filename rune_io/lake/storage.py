@@ -33,6 +33,7 @@ from rune_io.lake.layout import CATALOG_DIR, LAYOUT_VERSION, STAGING_DIR
 from rune_io.lake.retries import StorageStats
 from rune_io.lake.retries import watch as watch_retries
 from rune_io.lake.version import FORMAT_VERSION
+from rune_io.settings.environ import passed_through
 
 _CHUNK = 1 << 20
 
@@ -76,7 +77,7 @@ def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
 
 def _s3_options_from_env(options: dict[str, Any]) -> dict[str, Any]:
     opts = dict(options)
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = passed_through("AWS_ENDPOINT_URL_S3") or passed_through("AWS_ENDPOINT_URL")
     if (
         endpoint
         and "endpoint_url" not in opts
@@ -186,7 +187,7 @@ def _storage_problem(url: str, exc: BaseException) -> str | None:
     cause = type(exc.__cause__).__name__ if exc.__cause__ else ""
     remote = (fsspec.core.split_protocol(url)[0] or "file") not in ("file", "local")
     endpoint = (
-        os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+        passed_through("AWS_ENDPOINT_URL_S3") or passed_through("AWS_ENDPOINT_URL") or "AWS S3"
     )
     if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
         return (

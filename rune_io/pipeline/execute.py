@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rune_io.errors import RuneIOError, is_transient
+from rune_io.errors import RuneIOError, UsageError, is_transient
 from rune_io.lake.storage import Lake
 from rune_io.pipeline.plan import Chunk, Window, WorkUnit
 from rune_io.pipeline.sources import Source
@@ -114,7 +114,7 @@ class UnitRetry:
 
     def __post_init__(self) -> None:
         if any(d < 0 for d in self.delays) or not 0 <= self.jitter <= 1:
-            raise ValueError(
+            raise UsageError(
                 f"UnitRetry delays must be >= 0 and jitter in [0, 1], got "
                 f"delays={self.delays}, jitter={self.jitter}"
             )

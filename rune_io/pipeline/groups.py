@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rune_io.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Group:
@@ -19,7 +21,7 @@ class Group:
 def patient_groups(patient_ids: Sequence[str], size: int) -> list[Group]:
     """Consecutive groups of at most ``size`` patients, in the given order."""
     if size < 1:
-        raise ValueError(f"group_size must be >= 1, got {size}")
+        raise UsageError(f"group_size must be >= 1, got {size}")
     ids = list(dict.fromkeys(patient_ids))
     return [
         Group(f"patients {i + 1}-{min(i + size, len(ids))} of {len(ids)}", tuple(ids[i : i + size]))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar
 
+from rune_io.errors import UsageError
 from rune_io.lake import Snapshot
 from rune_io.lake.snapshot import month_before, stream_bounds
 from rune_io.pipeline.plan import (
@@ -41,9 +42,9 @@ class RefreshJob:
 
     def __post_init__(self) -> None:
         if self.lookback_days < 0:
-            raise ValueError(f"lookback_days must be >= 0, got {self.lookback_days}")
+            raise UsageError(f"lookback_days must be >= 0, got {self.lookback_days}")
         if self.chunk_days < 1:
-            raise ValueError(f"chunk_days must be >= 1, got {self.chunk_days}")
+            raise UsageError(f"chunk_days must be >= 1, got {self.chunk_days}")
 
     @property
     def coverage(self) -> tuple[datetime, datetime] | None:
@@ -77,9 +78,9 @@ class BackfillJob:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+            raise UsageError(f"end ({self.end}) must be after start ({self.start})")
         if self.chunk_days < 1:
-            raise ValueError(f"chunk_days must be >= 1, got {self.chunk_days}")
+            raise UsageError(f"chunk_days must be >= 1, got {self.chunk_days}")
 
     @property
     def coverage(self) -> tuple[datetime, datetime]:

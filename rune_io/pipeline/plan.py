@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from rune_io.api.models import StreamMeta
+from rune_io.errors import UsageError
 from rune_io.lake.layout import EVENTS_TABLE, granularity
 from rune_io.pipeline.sources import Source, as_source, events_key, lake_partitioning
 from rune_io.times import TimeLike, to_utc
@@ -138,7 +139,7 @@ def pack_chunks(
     unit of its own; lighter ones fill a unit until the next would overflow it.
     """
     if target <= 0:
-        raise ValueError(f"pack target must be positive, got {target}")
+        raise UsageError(f"pack target must be positive, got {target}")
     groups: dict[str, list[Chunk]] = {}
     for c in chunks:
         groups.setdefault(group(c), []).append(c)
@@ -183,7 +184,7 @@ def plan_refresh(
     days"); ``until`` caps the end (defaults to the stream's ``maxTime``).
     """
     if lookback_days < 0:
-        raise ValueError(f"lookback_days must be >= 0, got {lookback_days}")
+        raise UsageError(f"lookback_days must be >= 0, got {lookback_days}")
     src = as_source(stream)
     bounds = data_bounds(src)
     if bounds is None:
@@ -269,7 +270,7 @@ def covers(
 def chunk_windows(source: Planned, windows: Sequence[Window], max_days: int) -> list[Chunk]:
     """Cut ``source``'s windows, in time order, into chunks of at most ``max_days``."""
     if max_days < 1:
-        raise ValueError(f"chunk size must be at least 1 day, got {max_days}")
+        raise UsageError(f"chunk size must be at least 1 day, got {max_days}")
     src = as_source(source)
     ws = sorted(windows, key=lambda w: w.start)
     return [Chunk(src, tuple(ws[i : i + max_days])) for i in range(0, len(ws), max_days)]
