@@ -60,7 +60,8 @@ class BackfillRange(BaseModel):
     overwrite: bool = Field(
         default=False,
         title="Overwrite",
-        description="Fetch again partitions the lake already has complete",
+        description="Fetch again partitions the lake already has complete; replace only those "
+        "whose rows changed upstream",
     )
 
     @model_validator(mode="after")

@@ -168,7 +168,10 @@ def backfill(
     events: opt.Events = True,
     overwrite: Annotated[
         bool,
-        typer.Option(metavar="", help="Fetch again partitions the lake already holds complete"),
+        typer.Option(
+            metavar="",
+            help="Fetch again partitions the lake already holds complete; replace those whose rows changed",
+        ),
     ] = False,
     chunk_days: opt.ChunkDays = 7,
     runner: opt.Runner = "threads",

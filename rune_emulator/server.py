@@ -97,6 +97,18 @@ class Emulator:
         """Deterministic fault for one stream (see ``state.FAULT_KINDS``); None clears."""
         self.state.set_fault(stream_id, kind)
 
+    def revise(
+        self, stream_id: str, start: int | float | datetime, end: int | float | datetime
+    ) -> int:
+        """Revise ``stream_id``'s values in ``[start, end)`` (an opt-in fault, see
+        :mod:`rune_emulator.revisions`): every later read, ``expected_table`` included,
+        serves the new values. Returns the revision's generation (1, 2, ... per stream)."""
+        return self.state.revise(stream_id, _as_ns(start), _as_ns(end)).generation
+
+    def clear_revisions(self, stream_id: str | None = None) -> None:
+        """Serve the original values again (of ``stream_id``, or of every stream)."""
+        self.state.clear_revisions(stream_id)
+
     # -- lifecycle ---------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> str:
         """Serve in a daemon thread; returns the base URL once the server accepts."""

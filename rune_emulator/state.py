@@ -12,6 +12,7 @@ from .chunks import ChunkCache, TextCache
 from .cohort import StreamSpec, build_cohort
 from .config import ChaosConfig, EmulatorConfig
 from .errors import ApiError
+from .revisions import Revision, Revisions
 from .store import DataStore
 
 FAULT_KINDS = (
@@ -64,7 +65,8 @@ class EmulatorState:
         budget = config.cache_mb * 1024 * 1024
         self.cache = ChunkCache(config.seed, budget, config.motion_hours)
         self.text_cache = TextCache(budget)
-        self.store = DataStore(self.cohort, self.cache, config.late_data_hours)
+        self.revisions = Revisions()
+        self.store = DataStore(self.cohort, self.cache, config.late_data_hours, self.revisions)
         self.stats = RequestStats()
         self.chaos = ChaosEngine(config.chaos)
         self.faults: dict[str, str] = {}
@@ -87,6 +89,19 @@ class EmulatorState:
             raise ValueError(f"unknown fault {kind!r}; known: {FAULT_KINDS}")
         else:
             self.faults[stream_id] = kind
+
+    def revise(self, stream_id: str, start_ns: int, end_ns: int) -> Revision:
+        """A new revision generation of ``stream_id``'s values in ``[start, end)``
+        (:mod:`rune_emulator.revisions`)."""
+        if stream_id not in self.cohort.specs:
+            raise KeyError(stream_id)
+        rev = self.revisions.add(stream_id, start_ns, end_ns)
+        self.text_cache.clear()  # formatted days hold the values served before
+        return rev
+
+    def clear_revisions(self, stream_id: str | None = None) -> None:
+        self.revisions.clear(stream_id)
+        self.text_cache.clear()
 
     # -- access rules ----------------------------------------------------------
     def visible_patients(self, principal: Principal) -> list[str]:

@@ -16,6 +16,7 @@ from .chunks import ChunkCache, empty_chunk
 from .clock import dt_to_ns
 from .cohort import StreamSpec, SyntheticCohort
 from .hashing import DAY_NS, NS, h_unit
+from .revisions import Revisions
 from .signals import Chunk
 from .truth import chunk_to_table
 
@@ -30,9 +31,16 @@ def to_ns(t: datetime | float | int) -> int:
 class DataStore:
     """Selects visible rows of streams for the current clock."""
 
-    def __init__(self, cohort: SyntheticCohort, cache: ChunkCache, late_data_hours: float):
+    def __init__(
+        self,
+        cohort: SyntheticCohort,
+        cache: ChunkCache,
+        late_data_hours: float,
+        revisions: Revisions | None = None,
+    ):
         self.cohort = cohort
         self.cache = cache
+        self.revisions = revisions or Revisions()  # the opt-in revision fault
         self.late_data_hours = late_data_hours
         self.clock = cohort.clock
 
@@ -72,7 +80,7 @@ class DataStore:
             day_lo = max(lo, day * DAY_NS)
             if day_lo >= day_hi:
                 continue
-            chunk = self.cache.get(spec, day)
+            chunk = self.revisions.apply(spec, day, self.cache.get(spec, day))
             t = chunk["_t"]
             a = int(np.searchsorted(t, day_lo, "left"))
             b = int(np.searchsorted(t, day_hi, "left"))

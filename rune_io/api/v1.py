@@ -18,7 +18,6 @@ Events come back as the API's JSON objects.
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -45,6 +44,7 @@ Timestamp = Literal["unix", "iso", "datetime"]
 _MANAGED = ("page", "next_page_token", "timestamp", "timezone")
 
 _VALUE_COLUMNS = {"accel": ("x", "y", "z"), "heartrate": ("bpm",)}
+_FLOAT_COLUMNS = frozenset(c for cols in _VALUE_COLUMNS.values() for c in cols)
 
 
 def _time_us(col: pa.Array, timestamp: Timestamp = "unix", timezone: int = 0) -> pa.Array:
@@ -74,9 +74,21 @@ def _time_us(col: pa.Array, timestamp: Timestamp = "unix", timezone: int = 0) ->
 def _table_to_batch(
     table: pa.Table, timestamp: Timestamp = "unix", timezone: int = 0
 ) -> pa.RecordBatch:
+    return _columns_to_batch(
+        list(zip(table.column_names, table.columns, strict=True)), timestamp, timezone
+    )
+
+
+def _columns_to_batch(
+    pending: list[tuple[str, Any]], timestamp: Timestamp, timezone: int
+) -> pa.RecordBatch:
+    """Columns -> one batch, converting one column at a time and letting go of each
+    source column once converted (``pending`` is emptied), so a page is held about once."""
     cols, names = [], []
-    for name in table.column_names:
-        col = table.column(name).combine_chunks()
+    while pending:
+        name, chunked = pending.pop(0)
+        col = chunked.combine_chunks() if isinstance(chunked, pa.ChunkedArray) else chunked
+        del chunked
         if name == "time":
             col = _time_us(col, timestamp, timezone)
         elif name == "availability" or pa.types.is_integer(col.type) or pa.types.is_null(col.type):
@@ -93,20 +105,58 @@ def _table_to_batch(
 def parse_csv_page(
     content: bytes, timestamp: Timestamp = "unix", timezone: int = 0
 ) -> pa.RecordBatch | None:
-    """A V1 CSV page as a batch; None for an empty body (the end, in page mode)."""
-    if not content.strip():
+    """A V1 CSV page as a batch; None for an empty body (the end, in page mode).
+
+    Read in place (no copy of the body). When every column is a known one (``time``,
+    ``x,y,z``, ``bpm``, ``availability``: their types declared, not inferred) the page is
+    parsed and converted block by block and the blocks joined column by column, so a
+    3,600,000-point page is held about once beside its body (BENCHMARKS.md); other
+    columns are inferred over the whole page."""
+    if not content or content.isspace():  # (no strip(): it would copy the body)
         return None
-    time_type = pa.float64() if timestamp == "unix" else pa.string()
+    header = content[: content.find(b"\n")].decode("utf-8", "replace").strip().split(",")
+    types: dict[str, pa.DataType] = {"time": pa.float64() if timestamp == "unix" else pa.string()}
+    types |= {c: pa.float64() for c in header if c in _FLOAT_COLUMNS}
+    types |= {"availability": pa.int64()} if "availability" in header else {}
+    source = pa.BufferReader(pa.py_buffer(content))
+    options = pacsv.ConvertOptions(column_types=types)
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(content),
-            convert_options=pacsv.ConvertOptions(column_types={"time": time_type}),
-        )
+        if "time" in header and set(header) <= set(types):
+            reader = pacsv.open_csv(
+                source, read_options=pacsv.ReadOptions(block_size=4 << 20), convert_options=options
+            )
+            blocks = [
+                [c for _, c in _columns(_columns_to_batch(_columns(b), timestamp, timezone))]
+                for b in reader
+            ]
+            return _join_blocks(header, blocks, reader.schema)
+        table = pacsv.read_csv(source, convert_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"V1 CSV does not parse: {exc}", transient=True) from None
     if "time" not in table.column_names:
         raise DataError(f"V1 CSV has no time column: {table.column_names}", transient=True)
-    return _table_to_batch(table, timestamp, timezone)
+    pending = _columns(table)
+    del table
+    return _columns_to_batch(pending, timestamp, timezone)
+
+
+def _columns(t: pa.Table | pa.RecordBatch) -> list[tuple[str, Any]]:
+    return list(zip(t.column_names, t.columns, strict=True))
+
+
+def _join_blocks(names: list[str], blocks: list[list[Any]], schema: pa.Schema) -> pa.RecordBatch:
+    """Converted blocks (lists of columns) -> one batch, a column at a time (each
+    column's blocks are let go once joined)."""
+    cols = []
+    for i in range(len(names)):
+        parts = [blk[i] for blk in blocks]
+        for blk in blocks:
+            blk[i] = None
+        cols.append(pa.concat_arrays(parts) if parts else pa.array([], schema.field(i).type))
+        del parts
+    if not blocks:  # a header without rows
+        return _columns_to_batch([(n, c) for n, c in zip(names, cols, strict=True)], "unix", 0)
+    return pa.RecordBatch.from_arrays(cols, names=names)
 
 
 def parse_json_series(doc: Any, timestamp: Timestamp = "unix", timezone: int = 0) -> pa.RecordBatch:
@@ -225,7 +275,8 @@ class V1Client:
                     f"{where} page {pager.pages}: {exc}", transient=exc.transient
                 ) from None
 
-        for _resp, data in paginate(self.http, self.url(resource, fmt), query, pager, parse):
+        pages = paginate(self.http, self.url(resource, fmt), query, pager, parse, keep_body=False)
+        for _resp, data in pages:
             if data is None:  # empty CSV body
                 continue
             yield data["batch"] if isinstance(data, dict) else data

@@ -38,237 +38,61 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rune_io.api.arrow_schema import TIME_TYPE, unknown_dimensions
 from rune_io.api.models import StreamMeta
 from rune_io.faults import crash_point
-from rune_io.lake.errors import SchemaConflictError
-from rune_io.lake.layout import CATALOG_DIR, schema_fingerprint, slug, table_name
+from rune_io.lake import table_schemas
+from rune_io.lake.entries import (
+    FILES_SCHEMA,
+    FILES_SEGMENT_SCHEMA,
+    FOOTER_KEY,
+    REPLACEMENTS_SCHEMA,
+    RUNS_SCHEMA,
+    STREAMS_SCHEMA,
+    TABLES,
+    WATERMARKS_SCHEMA,
+    CommitReport,
+    FileEntry,
+    entry_from_footer,
+    jsonable,
+    now,
+    replacement_row,
+    stream_row,
+    to_table,
+    upstream_bounds,
+)
+from rune_io.lake.entries import conform as _conform
+from rune_io.lake.entries import pending_files as _pending_files
+from rune_io.lake.layout import CATALOG_DIR, slug
 from rune_io.lake.lock import commit_lock
 from rune_io.lake.pending import PENDING, Pending, read_pending, remove_empty_dirs
+from rune_io.lake.repair import finish_removals, resolve_intents
 from rune_io.lake.resolve import (
     apply_runs,
     apply_watermarks,
     chain,
-    conform,
     last_per_path,
     loaded_up_to,
-    pending_files,
     resolve_files,
 )
-from rune_io.lake.resolve import parse_time as _parse_time
 from rune_io.lake.segments import SegmentStore
-from rune_io.lake.storage import Lake, atomic_file, list_files, put_bytes, remove
+from rune_io.lake.storage import Lake, list_files, put_bytes, remove
+from rune_io.lake.table_schemas import PENDING_SCHEMAS
 from rune_io.lake.version import check_format
 
-#: Footer key holding a file's own catalog entry (lets :meth:`Catalog.repair` rebuild it).
-FOOTER_KEY = "rune_lake"
+__all__ = ["Catalog", "CommitReport", "FileEntry", "FILES_SCHEMA", "STREAMS_SCHEMA"]
+__all__ += ["FILES_SEGMENT_SCHEMA", "WATERMARKS_SCHEMA", "RUNS_SCHEMA", "REPLACEMENTS_SCHEMA"]
+__all__ += ["FOOTER_KEY", "PENDING", "PENDING_SCHEMAS", "entry_from_footer", "upstream_bounds"]
 
-PENDING_SCHEMAS = f"{CATALOG_DIR}/pending_schemas"
-
-FILES_SCHEMA = pa.schema(
-    [
-        ("path", pa.string()),
-        ("table", pa.string()),
-        ("stream_id", pa.string()),
-        ("patient_id", pa.string()),
-        ("device_id", pa.string()),
-        ("partition", pa.string()),
-        ("partition_start", TIME_TYPE),
-        ("rows", pa.int64()),
-        ("min_time", TIME_TYPE),
-        ("max_time", TIME_TYPE),
-        ("bytes", pa.int64()),
-        ("checksum", pa.string()),
-        ("run_id", pa.string()),
-        ("written_at", TIME_TYPE),
-        ("schema_fingerprint", pa.string()),
-        ("stream_min_time", TIME_TYPE),  # the stream's first data upstream, at fetch time
-        ("stream_max_time", TIME_TYPE),  # the stream's last data upstream, at fetch time
-    ]
-)
-#: Committed file entries (segments): plus the path's 64-bit key and tombstones.
-FILES_SEGMENT_SCHEMA = FILES_SCHEMA.append(pa.field("key", pa.int64())).append(
-    pa.field("deleted", pa.bool_())
-)
-STREAMS_SCHEMA = pa.schema(
-    [
-        ("stream_id", pa.string()),
-        ("table", pa.string()),
-        ("patient_id", pa.string()),
-        ("device_id", pa.string()),
-        ("algorithm", pa.string()),
-        ("stream_type_id", pa.string()),
-        ("stream_type_name", pa.string()),
-        ("parameters", pa.string()),  # JSON object
-        ("dimensions", pa.string()),  # JSON list of {identifier, data_type, unit...}
-        ("unknown_data_types", pa.string()),  # JSON {dimension: dataType} stored as text
-        ("min_time", TIME_TYPE),
-        ("max_time", TIME_TYPE),
-        ("created_at", TIME_TYPE),
-        ("run_id", pa.string()),
-        ("seen_at", TIME_TYPE),
-    ]
-)
-WATERMARKS_SCHEMA = pa.schema(
-    [
-        ("stream_id", pa.string()),
-        ("loaded_up_to", TIME_TYPE),
-        ("run_id", pa.string()),
-        ("updated_at", TIME_TYPE),
-    ]
-)
-RUNS_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("status", pa.string()),
-        ("started_at", TIME_TYPE),
-        ("finished_at", TIME_TYPE),
-        ("params", pa.string()),  # JSON
-        ("stats", pa.string()),  # JSON
-    ]
-)
-_TABLES = {
-    "files": (FILES_SCHEMA, "path"),
-    "streams": (STREAMS_SCHEMA, "stream_id"),
-    "watermarks": (WATERMARKS_SCHEMA, "stream_id"),
-    "runs": (RUNS_SCHEMA, "run_id"),
-}
-_TIME_COLUMNS = {
-    name: {f.name for f in schema if f.type == TIME_TYPE} for name, (schema, _) in _TABLES.items()
-}
-
-#: (lake root, table, fingerprint) already checked and registered by this process.
-_SCHEMAS_OK: set[tuple[str, str, str]] = set()
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """Catalog entry of one lake file (paths are relative to the lake root)."""
-
-    path: str
-    table: str
-    stream_id: str  # "" for events files
-    patient_id: str
-    device_id: str  # "" for events files
-    partition: str  # "date=2024-01-05" | "month=2024-01"
-    partition_start: datetime
-    rows: int
-    min_time: datetime | None
-    max_time: datetime | None
-    bytes: int
-    checksum: str  # "sha256:<hex>" of the file's bytes
-    run_id: str
-    written_at: datetime
-    schema_fingerprint: str
-    stream_min_time: datetime | None = None
-    stream_max_time: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> FileEntry:
-        kw: dict[str, Any] = {k: d.get(k) for k in cls.__dataclass_fields__}
-        for k in (
-            "partition_start", "min_time", "max_time", "written_at",
-            "stream_min_time", "stream_max_time",
-        ):  # fmt: skip
-            kw[k] = _parse_time(kw[k])
-        return cls(**kw)
-
-
-def upstream_bounds(min_time: Any, max_time: Any) -> dict[str, str | None]:
-    """Footer keys recording the stream's upstream data span when a file was fetched
-    (what backfill planning checks coverage against)."""
-    lo, hi = _parse_time(min_time), _parse_time(max_time)
-    return {
-        "stream_min_time": lo.isoformat() if lo else None,
-        "stream_max_time": hi.isoformat() if hi else None,
-    }
-
-
-def entry_from_footer(footer: dict[str, Any], rel: str, size: int, checksum: str) -> FileEntry:
-    """Build a :class:`FileEntry` from a file's ``rune_lake`` footer metadata."""
-    return FileEntry.from_json(footer | {"path": rel, "bytes": size, "checksum": checksum})
-
-
-@dataclass
-class CommitReport:
-    """What :meth:`Catalog.commit` folded."""
-
-    pending_objects: int = 0
-    files: int = 0  # file entries the commit added or replaced
-    removed: int = 0  # file entries it removed (tombstones)
-    compacted: list[str] = field(default_factory=list)  # tables whose base it rewrote
-    tables_with_new_schema: list[str] = field(default_factory=list)
-
-
-def _jsonable(v: Any) -> Any:
-    return v.isoformat() if isinstance(v, datetime) else v
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _to_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
-    schema, key = _TABLES[name]
-    rows = sorted(rows, key=lambda r: r[key])
-    cols = {f.name: [r.get(f.name) for r in rows] for f in schema}
-    for c in _TIME_COLUMNS[name]:
-        cols[c] = [_parse_time(v) for v in cols[c]]
-    return pa.Table.from_pydict(cols, schema=schema)
-
-
-def _stream_row(s: StreamMeta, run_id: str, seen_at: datetime) -> dict[str, Any]:
-    dims = [{k: v for k, v in asdict(d).items() if v is not None} for d in s.stream_type.dimensions]
-    return {
-        "stream_id": s.id,
-        "table": table_name(s),
-        "patient_id": s.patient_id,
-        "device_id": s.device_id,
-        "algorithm": s.algorithm,
-        "stream_type_id": s.stream_type.id,
-        "stream_type_name": s.stream_type.name,
-        "parameters": json.dumps(s.params, sort_keys=True),
-        "dimensions": json.dumps(dims),
-        "unknown_data_types": json.dumps(
-            {d.identifier: d.data_type for d in unknown_dimensions(s.stream_type)}
-        ),
-        "min_time": _parse_time(s.min_time),
-        "max_time": _parse_time(s.max_time),
-        "created_at": _parse_time(s.created_at),
-        "run_id": run_id,
-        "seen_at": seen_at,
-    }
-
-
-#: columns every data file has, never null: ``_common_metadata`` declares them so
-NON_NULL = frozenset({"time", "time_ns"})
-
-
-def _merge_schema(table: str, known: pa.Schema | None, new: pa.Schema, where: str) -> pa.Schema:
-    """Union of two schemas; raises :class:`SchemaConflictError` on a type change."""
-    if known is None:  # the columns every file has non-null stay non-null
-        return pa.schema([f if f.name in NON_NULL else f.with_nullable(True) for f in new])
-    fields = list(known)
-    for f in new:
-        i = known.get_field_index(f.name)
-        if i < 0:
-            fields.append(f.with_nullable(True))
-        elif known.field(i).type != f.type:
-            raise SchemaConflictError(
-                table, f.name, str(known.field(i).type), str(f.type), where=where
-            )
-    return pa.schema(fields)
+_TABLES = TABLES
+#: The small tables every read of streams, watermarks or runs resolves.
+_SMALL = ("streams", "watermarks", "runs")
 
 
 class Catalog:
@@ -283,7 +107,7 @@ class Catalog:
         return f"{PENDING}/{slug(run_id)}/{kind}/{name}.json"
 
     def _put_json(self, rel: str, obj: Any) -> None:
-        put_bytes(self.lake, rel, json.dumps(obj, default=_jsonable).encode())
+        put_bytes(self.lake, rel, json.dumps(obj, default=jsonable).encode())
 
     def record_file(self, entry: FileEntry) -> None:
         """Record a data file (call after the file is published)."""
@@ -302,15 +126,15 @@ class Catalog:
             "path": path,
             "table": table,
             "run_id": run_id,
-            "written_at": _now(),
+            "written_at": now(),
             "deleted": True,
         }
         self._put_json(self._pending(run_id, "files", key), tomb)
 
     def record_streams(self, streams: list[StreamMeta], run_id: str) -> None:
         """Record the metadata of streams seen by a run (one new object per call)."""
-        seen = _now()
-        rows = [_stream_row(s, run_id, seen) for s in streams]
+        seen = now()
+        rows = [stream_row(s, run_id, seen) for s in streams]
         self._put_json(self._pending(run_id, "streams", uuid.uuid4().hex), rows)
 
     def set_watermarks(
@@ -321,9 +145,9 @@ class Catalog:
         for sid, t in marks.items():
             if t.tzinfo is None:
                 raise ValueError(f"watermark of stream {sid!r} is naive; pass tz-aware UTC times")
-        now = _now()
+        at = now()
         rows = [
-            {"stream_id": s, "loaded_up_to": t, "run_id": run_id, "updated_at": now}
+            {"stream_id": s, "loaded_up_to": t, "run_id": run_id, "updated_at": at}
             for s, t in marks.items()
         ]
         obj = {"force": force, "rows": rows}
@@ -332,54 +156,23 @@ class Catalog:
     def begin_run(self, run_id: str, params: dict[str, Any] | None = None) -> None:
         """Record the start of a run (refusing a lake of another format version)."""
         check_format(self.lake)
-        row = {"run_id": run_id, "status": "running", "started_at": _now(), "params": params or {}}
+        row = {"run_id": run_id, "status": "running", "started_at": now(), "params": params or {}}
         self._put_json(self._pending(run_id, "run", "begin"), row)
 
     def finish_run(self, run_id: str, status: str, stats: dict[str, Any] | None = None) -> None:
         """Record the end of a run (``status`` e.g. ``"completed"``/``"failed"``)."""
-        row = {"run_id": run_id, "status": status, "finished_at": _now(), "stats": stats or {}}
+        row = {"run_id": run_id, "status": status, "finished_at": now(), "stats": stats or {}}
         self._put_json(self._pending(run_id, "run", "finish"), row)
 
-    # -- schemas ------------------------------------------------------------------
+    # -- schemas (rune_io.lake.table_schemas) --------------------------------------
     def table_schema(self, table: str) -> pa.Schema | None:
         """Committed union schema of ``table`` (its ``_common_metadata``), if any."""
-        try:
-            with self.lake.fs.open(self.lake.path(f"{table}/_common_metadata"), "rb") as f:
-                return pq.read_schema(f)
-        except FileNotFoundError:
-            return None
-
-    def _pending_schemas(self, table: str) -> dict[str, pa.Schema]:
-        found = list_files(self.lake, f"{PENDING_SCHEMAS}/{table}")
-        return {
-            rel: pa.ipc.read_schema(pa.py_buffer(self.lake.read_bytes(rel)))
-            for rel in sorted(found)
-        }
+        return table_schemas.table_schema(self.lake, table)
 
     def register_schema(self, table: str, schema: pa.Schema) -> None:
-        """Check ``schema`` against everything known for ``table`` and record it.
-
-        Raises :class:`SchemaConflictError` when a column changes type. New columns are
-        fine: older files lack them, readers see nulls.
-        """
-        fp = schema_fingerprint(schema)
-        key = (self.lake.path(), table, fp)
-        if key in _SCHEMAS_OK:
-            return
-        for attempt in range(3):  # a concurrent commit may fold a pending schema meanwhile
-            try:
-                known = self.table_schema(table)
-                for rel, other in self._pending_schemas(table).items():
-                    known = _merge_schema(table, known, other, where=rel)
-                break
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-        _merge_schema(table, known, schema, where=f"new fingerprint {fp}")
-        rel = f"{PENDING_SCHEMAS}/{table}/{fp}.arrows"
-        if not self.lake.exists(rel):
-            put_bytes(self.lake, rel, schema.serialize().to_pybytes())
-        _SCHEMAS_OK.add(key)
+        """Check ``schema`` against everything known for ``table`` and record it
+        (:func:`rune_io.lake.table_schemas.register_schema`)."""
+        table_schemas.register_schema(self.lake, table, schema)
 
     # -- reading ------------------------------------------------------------------
     def _parts(
@@ -388,6 +181,8 @@ class Catalog:
         """Committed base (projected) and deltas of table ``name``; a version-1 lake's
         consolidated ``_catalog/<name>.parquet`` reads as its base."""
         base, deltas = self.store.read_parts(name, columns, dictionary)
+        if base is not None and columns is None:  # columns added since it was written
+            base = _conform(name, base)
         if base is None and not deltas:
             try:
                 with self.lake.fs.open(self.lake.path(f"{CATALOG_DIR}/{name}.parquet")) as f:
@@ -459,12 +254,22 @@ class Catalog:
     def streams(self) -> pa.Table:
         """Every stream seen, :data:`STREAMS_SCHEMA`."""
         rows = self._small_state(read_pending(self.lake))["streams"]
-        return _to_table("streams", list(rows.values()))
+        return to_table("streams", list(rows.values()))
 
     def runs(self) -> pa.Table:
         """Every run recorded, :data:`RUNS_SCHEMA`."""
         rows = self._small_state(read_pending(self.lake))["runs"]
-        return _to_table("runs", list(rows.values()))
+        return to_table("runs", list(rows.values()))
+
+    def replacements(self) -> pa.Table:
+        """Every data file replaced by one of other content (committed and pending), in
+        the order they were written, :data:`REPLACEMENTS_SCHEMA`: path, old and new
+        checksums (file and content) and the runs that wrote each."""
+        rows = self._committed("replacements")
+        for row in _replacement_rows(read_pending(self.lake).files):
+            rows[row["checksum"]] = row
+        table = to_table("replacements", list(rows.values()))
+        return table.sort_by([("replaced_at", "ascending"), ("path", "ascending")])
 
     def watermarks(self) -> dict[str, datetime]:
         """``{stream_id: loaded up to}``."""
@@ -476,55 +281,15 @@ class Catalog:
         Without ``coverage`` (a refresh) only the columns rates need are read; with
         ``coverage=(start, end)`` (a backfill) every planning column of the entries whose
         partition starts in ``[start, end)``, and only those (rates then come from them)."""
-        from rune_io.lake.snapshot import (
-            RATE_COLUMNS,
-            SNAPSHOT_COLUMNS,
-            SNAPSHOT_DICTIONARY,
-            Snapshot,
-            partition_between,
-        )
+        from rune_io.lake.snapshot import read_snapshot
 
-        pend = read_pending(self.lake)
-        columns = SNAPSHOT_COLUMNS if coverage else RATE_COLUMNS
-        dictionary = tuple(c for c in SNAPSHOT_DICTIONARY if c in columns)
-        where = None if coverage is None else partition_between(*coverage)
-        files = self._resolved_files(pend, columns, dictionary, where)
-        if where is not None and files.num_rows:
-            files = files.filter(where(files))  # the deltas' and pending rows too
-        if "key" in files.column_names:  # (dropped already when a base was streamed)
-            files = files.drop_columns(["key"])
-        files = files.unify_dictionaries()  # one dictionary a column
-        marks = self._small_state(pend)["watermarks"].values()
-        return Snapshot(files, {r["stream_id"]: loaded_up_to(r) for r in marks})
+        return read_snapshot(self, read_pending(self.lake), coverage)
 
     def pending_count(self) -> int:
         """Number of pending (not yet committed) catalog objects."""
         return len(list_files(self.lake, PENDING))
 
     # -- commit -------------------------------------------------------------------
-    def _commit_schemas(self) -> list[str]:
-        changed = []
-        pending = list_files(self.lake, PENDING_SCHEMAS)
-        by_table: dict[str, list[str]] = {}
-        for rel in sorted(pending):
-            by_table.setdefault(rel.split("/")[-2], []).append(rel)
-        merged: dict[str, pa.Schema] = {}
-        for table, rels in by_table.items():
-            old = known = self.table_schema(table)
-            for rel in rels:
-                other = pa.ipc.read_schema(pa.py_buffer(self.lake.read_bytes(rel)))
-                known = _merge_schema(table, known, other, where=rel)
-            if known is not None and (old is None or not known.equals(old)):
-                merged[table] = known
-        for table, schema in merged.items():  # all checked before anything is written
-            with atomic_file(self.lake, f"{table}/_common_metadata") as (tmp, _):
-                pq.write_metadata(schema, tmp, store_schema=False)
-            changed.append(table)
-        for rels in by_table.values():
-            for rel in rels:
-                self.lake.fs.rm_file(self.lake.path(rel))
-        return changed
-
     def commit(self, run_id: str | None = None) -> CommitReport:
         """Fold every pending object (this run's and any a crashed run left) into one new
         segment per table, then delete them. Idempotent. ``run_id`` is accepted for
@@ -537,9 +302,9 @@ class Catalog:
     def _commit(self) -> CommitReport:
         report = CommitReport()
         pend = read_pending(self.lake)
-        self._resolve_intents(pend)
-        self._finish_removals(pend)
-        report.tables_with_new_schema = self._commit_schemas()
+        resolve_intents(self.lake, pend)
+        finish_removals(self.lake, pend)
+        report.tables_with_new_schema = table_schemas.commit_schemas(self.lake)
         state = self._small_state(pend)
         seq = self.store.next_seq(list(_TABLES))
         files = last_per_path(_pending_files(pend.files))
@@ -554,8 +319,13 @@ class Catalog:
         for name, keys in changed.items():
             if keys:
                 rows = [state[name][k] for k in sorted(keys) if k in state[name]]
-                self.store.append(name, seq, _to_table(name, rows))
+                self.store.append(name, seq, to_table(name, rows))
                 crash_point("commit")
+        replaced = _replacement_rows(pend.files)
+        if replaced:
+            self.store.append("replacements", seq, to_table("replacements", replaced))
+            crash_point("commit")
+        report.replaced = len(replaced)
         report.compacted = self._compact_if_due(state)
         for rel in pend.rels:
             remove(self.lake, rel)
@@ -567,34 +337,6 @@ class Catalog:
         report.pending_objects = len(pend.rels)
         report.files, report.removed = deleted.count(False), deleted.count(True)
         return report
-
-    def _resolve_intents(self, pend: Pending) -> list[str]:
-        """Entries for published files whose run died before recording them (added to
-        ``pend.files``, so this commit folds them)."""
-        recorded = pend.file_rels()
-        rebuilt = []
-        for rel, path in sorted(pend.intents.items()):
-            run_dir, _kind, name = rel.rsplit("/", 2)
-            if f"{run_dir}/files/{name}" in recorded or not self.lake.exists(path):
-                continue
-            entry = self._entry_from_file(path)
-            if entry is not None:
-                pend.files.append(entry.to_json())
-                rebuilt.append(path)
-        pend.files.sort(key=lambda b: str(b["written_at"]))
-        return rebuilt
-
-    def _finish_removals(self, pend: Pending) -> list[str]:
-        """Delete files whose tombstone is their last word (a crash between tombstone
-        and delete), unless an intent says a run is publishing that path again."""
-        last = {b["path"]: b for b in pend.files}
-        publishing = set(pend.intents.values())
-        done = []
-        for path, body in sorted(last.items()):
-            if body.get("deleted") and path not in publishing and self.lake.exists(path):
-                remove(self.lake, path)
-                done.append(path)
-        return done
 
     def _compact_if_due(self, state: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         done = []
@@ -614,29 +356,13 @@ class Catalog:
                 )
                 self.store.write_base(name, top, chain(batches, [live]), FILES_SEGMENT_SCHEMA)
             else:
-                table = _to_table(name, list(state[name].values()))
+                rows = state[name] if name in state else self._committed(name)
+                table = to_table(name, list(rows.values()))
                 self.store.write_base(name, top, [table], table.schema)
             crash_point("compact")
             self.store.drop_superseded(name)
             done.append(name)
         return done
-
-    def _entry_from_file(self, rel: str) -> FileEntry | None:
-        h = hashlib.sha256()
-        with self.lake.fs.open(self.lake.path(rel), "rb") as f:
-            try:
-                meta = pq.read_metadata(f).metadata or {}
-            except (pa.ArrowInvalid, OSError):
-                return None
-            footer = meta.get(FOOTER_KEY.encode())
-            if footer is None:
-                return None
-            f.seek(0)
-            size = 0
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                size += len(chunk)
-        return entry_from_footer(json.loads(footer), rel, size, "sha256:" + h.hexdigest())
 
     # -- repair and summary ---------------------------------------------------------
     def recover(self, *, stale_after: timedelta = timedelta(hours=1)):
@@ -664,9 +390,6 @@ MAX_DELTAS = 64
 COMPACT_MIN_BYTES = 8 << 20
 
 
-def _conform(name: str, t: pa.Table) -> pa.Table:
-    return conform(t, FILES_SEGMENT_SCHEMA if name == "files" else _TABLES[name][0])
-
-
-def _pending_files(docs: list[dict[str, Any]]) -> pa.Table:
-    return pending_files(docs, FILES_SEGMENT_SCHEMA)
+def _replacement_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``replacements`` rows of the pending file docs that replaced a file."""
+    return [replacement_row(d) for d in docs if d.get("replaced_checksum") and not d.get("deleted")]

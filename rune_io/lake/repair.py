@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from rune_io.lake.entries import entry_from_file
 from rune_io.lake.layout import STAGING_DIR
-from rune_io.lake.pending import remove_empty_dirs
-from rune_io.lake.storage import Lake, list_files
+from rune_io.lake.pending import Pending, remove_empty_dirs
+from rune_io.lake.storage import Lake, list_files, remove
 
 if TYPE_CHECKING:
     from rune_io.lake.catalog import Catalog, CommitReport
@@ -60,7 +61,7 @@ def repair(
         entry = entries.get(rel)
         if entry is not None and int(entry["bytes"]) == size:
             continue
-        rebuilt = cat._entry_from_file(rel)
+        rebuilt = entry_from_file(cat.lake, rel)
         if rebuilt is None:
             report.foreign.append(rel)
             continue
@@ -106,3 +107,33 @@ def remove_stale_temps(lake: Lake, stale_after: timedelta) -> list[str]:
         except FileNotFoundError:
             pass
     return removed
+
+
+def resolve_intents(lake: Lake, pend: Pending) -> list[str]:
+    """Entries for published files whose run died before recording them (added to
+    ``pend.files``, so this commit folds them)."""
+    recorded = pend.file_rels()
+    rebuilt = []
+    for rel, path in sorted(pend.intents.items()):
+        run_dir, _kind, name = rel.rsplit("/", 2)
+        if f"{run_dir}/files/{name}" in recorded or not lake.exists(path):
+            continue
+        entry = entry_from_file(lake, path)
+        if entry is not None:
+            pend.files.append(entry.to_json())
+            rebuilt.append(path)
+    pend.files.sort(key=lambda b: str(b["written_at"]))
+    return rebuilt
+
+
+def finish_removals(lake: Lake, pend: Pending) -> list[str]:
+    """Delete files whose tombstone is their last word (a crash between tombstone
+    and delete), unless an intent says a run is publishing that path again."""
+    last = {b["path"]: b for b in pend.files}
+    publishing = set(pend.intents.values())
+    done = []
+    for path, body in sorted(last.items()):
+        if body.get("deleted") and path not in publishing and lake.exists(path):
+            remove(lake, path)
+            done.append(path)
+    return done

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rune_io.lake.resolve import loaded_up_to
+
 #: Columns of file entries a snapshot holds.
 SNAPSHOT_COLUMNS = [
     "key",
@@ -188,3 +190,18 @@ def _us(col) -> pa.ChunkedArray:
 def month_before(t: datetime) -> datetime:
     """A bound safely before the partition holding ``t`` (partitions are at most a month)."""
     return t - timedelta(days=32)
+
+
+def read_snapshot(catalog, pend, coverage: tuple[datetime, datetime] | None) -> Snapshot:
+    """:meth:`rune_io.lake.catalog.Catalog.snapshot` (``pend``: the pending objects)."""
+    columns = SNAPSHOT_COLUMNS if coverage else RATE_COLUMNS
+    dictionary = tuple(c for c in SNAPSHOT_DICTIONARY if c in columns)
+    where = None if coverage is None else partition_between(*coverage)
+    files = catalog._resolved_files(pend, columns, dictionary, where)
+    if where is not None and files.num_rows:
+        files = files.filter(where(files))  # the deltas' and pending rows too
+    if "key" in files.column_names:  # (dropped already when a base was streamed)
+        files = files.drop_columns(["key"])
+    files = files.unify_dictionaries()  # one dictionary a column
+    marks = catalog._small_state(pend)["watermarks"].values()
+    return Snapshot(files, {r["stream_id"]: loaded_up_to(r) for r in marks})

@@ -8,9 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from rune_io.lake.catalog import Catalog, _parse_time
+from rune_io.lake.catalog import Catalog
 from rune_io.lake.layout import LAYOUT_VERSION
 from rune_io.lake.pending import read_pending
+from rune_io.lake.resolve import parse_time as _parse_time
 from rune_io.lake.storage import Lake
 from rune_io.lake.version import format_version
 

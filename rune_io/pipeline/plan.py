@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from rune_io.api.models import StreamMeta
@@ -76,6 +76,7 @@ class Window:
     start: datetime
     end: datetime
     complete: bool = True  # spans its whole partition (False: cut short by maxTime)
+    only_changed: bool = False  # write only if the rows differ from the file's (overwrite)
 
     @property
     def day(self) -> date:
@@ -230,7 +231,9 @@ def plan_backfill(
     s = partitioning(src, s)[0]
     e = min(partitioning(src, e - _US)[1], hi)
     skip = set() if overwrite else {to_utc(t) for t in existing}
-    return [w for w in split(src, s, e, partitioning) if w.start not in skip]
+    windows = [w for w in split(src, s, e, partitioning) if w.start not in skip]
+    # --overwrite replaces exactly the partitions whose content changed upstream
+    return [replace(w, only_changed=True) for w in windows] if overwrite else windows
 
 
 def covers(

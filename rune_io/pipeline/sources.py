@@ -74,8 +74,9 @@ class StreamSource:
             raise DataError(f"stream {self.key} window {window}: {exc}") from None
         batches = client.streams.read(self.meta, window.start, window.end)
         return write_stream_partition(
-            lake, self.meta, window.start, batches, run_id=run_id, replace_empty=True
-        )
+            lake, self.meta, window.start, batches, run_id=run_id, replace_empty=True,
+            only_changed=window.only_changed,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class EventsSource:
             run_id=run_id,
             replace_empty=True,
             bounds=(self.min_time, self.max_time),
+            only_changed=window.only_changed,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import duckdb
@@ -92,7 +92,7 @@ def test_fast_stream_day_matches_the_api_exactly(tmp_path):
             assert_lake_equals_truth(lake, emu, s)
 
 
-def test_backfill_overwrite_rewrites_the_range_and_keeps_watermarks(tmp_path):
+def test_backfill_overwrite_rewrites_only_revised_partitions_and_keeps_watermarks(tmp_path):
     lake = str(tmp_path / "lake")
     with emulator(patients=1) as emu:
         refresh(lake=lake, categories=["vitals", "neural"], include_events=False)
@@ -109,12 +109,18 @@ def test_backfill_overwrite_rewrites_the_range_and_keeps_watermarks(tmp_path):
         rep = backfill(range=rng, lake=lake)
         assert rep.windows_planned == 0 and data_requests(emu) == []
 
+        # with overwrite: every window is fetched again, only changed partitions rewritten
+        revised = next(s for s in emu.cohort.streams if category(s) == "vitals")
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        emu.revise(revised.id, start, start + timedelta(days=1))
         rep = backfill(range=rng.model_copy(update={"overwrite": True}), lake=lake)
         assert rep.ok and rep.windows_landed > 0
-        after = {f["path"]: f["run_id"] for f in Catalog(open_lake(lake)).files().to_pylist()}
+        files = Catalog(open_lake(lake)).files().to_pylist()
+        after = {f["path"]: f["run_id"] for f in files}
         assert after.keys() == before.keys()  # same deterministic keys: no copies
-        rewritten = [p for p in after if after[p] != before[p]]
-        assert rewritten and all(after[p] == rep.run_id for p in rewritten)
+        rewritten = {f["stream_id"] for f in files if after[f["path"]] != before[f["path"]]}
+        assert rewritten == {revised.id}
+        assert all(after[p] == rep.run_id for p in after if after[p] != before[p])
         assert Catalog(open_lake(lake)).watermarks() == marks
         for s in [s for s in emu.cohort.streams if category(s) in ("vitals", "neural")]:
             assert lake_rows(lake, s).num_rows == expected(emu, s).num_rows
