@@ -47,6 +47,8 @@ class Lake:
     root: str
     #: the object store's retries so far (S3; always 0 locally), see rune_io.lake.retries
     stats: StorageStats = field(default_factory=StorageStats, repr=False, compare=False)
+    #: (table, schema fingerprint) this Lake object has checked and registered already
+    schemas_ok: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def is_local(self) -> bool:

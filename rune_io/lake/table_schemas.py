@@ -21,9 +21,6 @@ PENDING_SCHEMAS = f"{CATALOG_DIR}/pending_schemas"
 #: columns every data file has, never null: ``_common_metadata`` declares them so
 NON_NULL = frozenset({"time", "time_ns"})
 
-#: (lake root, table, fingerprint) already checked and registered by this process.
-_SCHEMAS_OK: set[tuple[str, str, str]] = set()
-
 
 def merge_schema(table: str, known: pa.Schema | None, new: pa.Schema, where: str) -> pa.Schema:
     """Union of two schemas; raises :class:`SchemaConflictError` on a type change."""
@@ -62,8 +59,8 @@ def register_schema(lake: Lake, table: str, schema: pa.Schema) -> None:
     fine: older files lack them, readers see nulls.
     """
     fp = schema_fingerprint(schema)
-    key = (lake.path(), table, fp)
-    if key in _SCHEMAS_OK:
+    key = (table, fp)
+    if key in lake.schemas_ok:
         return
     known = None
     for attempt in range(3):  # a concurrent commit may fold a pending schema meanwhile
@@ -79,7 +76,7 @@ def register_schema(lake: Lake, table: str, schema: pa.Schema) -> None:
     rel = f"{PENDING_SCHEMAS}/{table}/{fp}.arrows"
     if not lake.exists(rel):
         put_bytes(lake, rel, schema.serialize().to_pybytes())
-    _SCHEMAS_OK.add(key)
+    lake.schemas_ok.add(key)
 
 
 def commit_schemas(lake: Lake) -> list[str]:
