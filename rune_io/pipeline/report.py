@@ -67,9 +67,10 @@ class RunReport:
             f"{self.seconds:.1f}s"
             + (f", storage retries: {self.storage_retries}" if self.storage_retries else "")
         ]
+        width = max((len(name) for name in self.tables), default=0)
         for name, t in sorted(self.tables.items()):
             lines.append(
-                f"  {name:<32} {t['rows']:>12,} rows {t['files']:>6} files {t['bytes']:>14,} B"
+                f"  {name:<{width}} {t['rows']:>12,} rows {t['files']:>6} files {t['bytes']:>14,} B"
             )
         for f in self.failures:
             lines.append(f"  FAILED {f['table']} stream {f['stream']} {f['window']}: {f['error']}")
