@@ -57,6 +57,10 @@ class UsageTypeError(UsageError, TypeError):
     """An argument of the wrong type (also a :class:`TypeError`)."""
 
 
+class UnknownSetting(UsageError, KeyError):
+    """A name that is not a declared setting (also a :class:`KeyError`)."""
+
+
 class RequestError(RuneIOError):
     """A request that cannot be sent, or answered, as asked: too many redirects, an
     invalid header... Retrying the same request gives the same failure."""

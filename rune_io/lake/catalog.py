@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rune_io.api.models import StreamMeta
+from rune_io.errors import UsageError
 from rune_io.faults import crash_point
 from rune_io.lake import table_schemas
 from rune_io.lake.entries import (
@@ -144,7 +145,7 @@ class Catalog:
         commit unless ``force`` (e.g. to make the next run re-load a window)."""
         for sid, t in marks.items():
             if t.tzinfo is None:
-                raise ValueError(f"watermark of stream {sid!r} is naive; pass tz-aware UTC times")
+                raise UsageError(f"watermark of stream {sid!r} is naive; pass tz-aware UTC times")
         at = now()
         rows = [
             {"stream_id": s, "loaded_up_to": t, "run_id": run_id, "updated_at": at}

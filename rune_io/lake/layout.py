@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from rune_io.api.arrow_schema import SERVED_EXTRA_TYPES, TIME_TYPE, stream_schema
 from rune_io.api.models import StreamMeta
+from rune_io.errors import UsageError
 
 #: Bump when paths or columns change incompatibly; recorded in ``_catalog/_lake.json``.
 LAYOUT_VERSION = 1
@@ -114,7 +115,7 @@ def unslug(value: str) -> str:
     if not value.startswith("-"):
         return value
     if value.startswith("-h"):
-        raise ValueError(f"slug {value!r} is a hash and cannot be decoded")
+        raise UsageError(f"slug {value!r} is a hash and cannot be decoded")
     return bytes.fromhex(value[1:]).decode("utf-8")
 
 
@@ -158,7 +159,7 @@ class Partition:
 def _as_date(day: date | datetime) -> date:
     if isinstance(day, datetime):
         if day.tzinfo is None:
-            raise ValueError(f"naive datetime {day!r}: the lake speaks UTC, pass tz-aware times")
+            raise UsageError(f"naive datetime {day!r}: the lake speaks UTC, pass tz-aware times")
         return day.astimezone(UTC).date()
     return day
 
@@ -243,7 +244,7 @@ def lake_schema(stream: StreamMeta) -> pa.Schema:
     base = stream_schema(stream.stream_type)
     clash = {f.name for f in base} & {*META_COLUMNS, *PARTITION_KEYS}
     if clash:
-        raise ValueError(
+        raise UsageError(
             f"stream type {stream.stream_type.id!r} has dimension(s) {sorted(clash)} that "
             "clash with lake metadata/partition columns"
         )

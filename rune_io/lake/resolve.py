@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rune_io.errors import UsageError
 from rune_io.lake.segments import path_key
 
 
@@ -87,7 +88,7 @@ def loaded_up_to(row: dict[str, Any]) -> datetime:
     """A watermark row's ``loaded_up_to`` (always written; ValueError if a row lacks it)."""
     t = parse_time(row.get("loaded_up_to"))
     if t is None:
-        raise ValueError(f"watermark of stream {row.get('stream_id')!r} has no loaded_up_to")
+        raise UsageError(f"watermark of stream {row.get('stream_id')!r} has no loaded_up_to")
     return t
 
 

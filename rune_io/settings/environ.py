@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from rune_io.errors import UnknownSetting, UsageError
 from rune_io.settings.declare import BY_NAME, PASSED_THROUGH_NAMES
 
 ENVIRONMENT = "environment"
@@ -33,7 +34,7 @@ def overrides(values: Mapping[str, str], source: str = "rune-lake command line")
     names them in reports and error messages."""
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
-        raise ValueError(f"not declared settings: {unknown}")
+        raise UsageError(f"not declared settings: {unknown}")
     current = _layer.get()
     merged = {**(current[0] if current else {}), **values}
     token = _layer.set((merged, source))
@@ -52,7 +53,7 @@ def current_overrides() -> dict[str, str]:
 def lookup(name: str, environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
     """``(raw value, source)`` of a declared variable; ``None`` when unset or empty."""
     if name not in BY_NAME:
-        raise KeyError(f"{name} is not a declared setting (rune_io.settings.declare)")
+        raise UnknownSetting(f"{name} is not a declared setting (rune_io.settings.declare)")
     current = _layer.get()
     if current and current[0].get(name):
         return current[0][name], current[1]
@@ -91,7 +92,7 @@ def passed_through_items(prefix: str) -> list[tuple[str, str]]:
     """Every environment variable starting with ``prefix`` (``AWS_``), sorted: what a
     library reads from the environment, for cache keys."""
     if not prefix.startswith(("AWS_", "PREFECT_")):
-        raise ValueError(f"{prefix!r}: only AWS_* and PREFECT_* are passed through")
+        raise UsageError(f"{prefix!r}: only AWS_* and PREFECT_* are passed through")
     return sorted((k, v) for k, v in os.environ.items() if k.startswith(prefix))
 
 
@@ -118,7 +119,7 @@ def exported_settings(values: Mapping[str, str]) -> Iterator[None]:
     inherit its environment); restored afterwards."""
     unknown = sorted(set(values) - set(BY_NAME))
     if unknown:
-        raise ValueError(f"not declared settings: {unknown}")
+        raise UsageError(f"not declared settings: {unknown}")
     with _exported(values):
         yield
 
@@ -139,4 +140,4 @@ def _exported(values: Mapping[str, str]) -> Iterator[None]:
 
 def _check_passed_through(name: str) -> None:
     if name not in PASSED_THROUGH_NAMES:
-        raise KeyError(f"{name} is not a passed-through variable (rune_io.settings.declare)")
+        raise UnknownSetting(f"{name} is not a passed-through variable (rune_io.settings.declare)")

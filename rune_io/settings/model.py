@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rune_io.api.retry import RetryPolicy
-from rune_io.errors import ConfigError
+from rune_io.errors import ConfigError, UsageTypeError
 from rune_io.settings import declare as d
 
 AuthMethod = Literal["access_token", "client_keys", "jwt"]
@@ -30,7 +30,7 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):
-            raise TypeError(f"Secret value must be a str, not {type(value).__name__}")
+            raise UsageTypeError(f"Secret value must be a str, not {type(value).__name__}")
         self._value = value
 
     def get_secret_value(self) -> str:

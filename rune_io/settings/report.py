@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from rune_io.errors import UsageError
 from rune_io.settings import declare
 from rune_io.settings import environ as env_layer
 from rune_io.settings.model import ENV_VARS, PROJECT_FILE, RUNEQ_FILE, SECRET_KEYS, SETTABLE
@@ -146,7 +147,7 @@ def readme_table(readme: str) -> str:
     start = readme.find(TABLE_BEGIN)
     end = readme.find(TABLE_END)
     if start < 0 or end < start:
-        raise ValueError(f"no settings table in the README (markers {TABLE_BEGIN!r})")
+        raise UsageError(f"no settings table in the README (markers {TABLE_BEGIN!r})")
     return readme[start : end + len(TABLE_END)]
 
 
