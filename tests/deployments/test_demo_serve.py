@@ -124,7 +124,17 @@ def test_demo_serves_the_backfill_deployment(tmp_path):
         # the day was loaded again whole: the same rows, no duplicates
         assert _heart_rate_rows(lake, day.isoformat()) == before
         demo.send_signal(signal.SIGINT)
-        assert demo.wait(timeout=60) == 0, log.read_text()[-3000:]
+        t0 = time.monotonic()
+        # serve() stops its runner, the emulator child stops, Prefect drains its logs and
+        # events: seconds when idle, over 60 s once on a loaded 2-core CI machine
+        try:
+            code = demo.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                "Ctrl-C did not stop the demo in 240 s:\n" + log.read_text()[-3000:]
+            ) from None
+        print(f"demo stopped {time.monotonic() - t0:.1f} s after Ctrl-C")
+        assert code == 0, log.read_text()[-3000:]
         assert "stopped serving the backfill deployment" in log.read_text()
     finally:
         stop(demo)
