@@ -172,6 +172,10 @@ def _serve_backfill(lake: str, ui: str, seconds: float, settings: dict[str, str]
     import signal
     import threading
 
+    # A process started in the background by a non-interactive shell (`rune-lake demo &`,
+    # CI) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler:
+    # neither Ctrl-C nor the timer below would stop serving. Take SIGINT back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.daemon = True  # never keeps the process alive
     if seconds > 0:
