@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from .config import (
     ChaosConfig,
     EmulatorConfig,
 )
-from .server import Emulator
+from .server import Emulator, tcp_listener
 
 
 def parse_time(text: str | None) -> datetime:
@@ -104,9 +103,7 @@ def banner(emu: Emulator, url: str) -> str:
 def serve_forever(host: str = "127.0.0.1", port: int = 8765, **options: object) -> None:
     """Serve in the foreground until interrupted. ``options``: see :func:`build_config`."""
     emu = Emulator(build_config(**options))  # type: ignore[arg-type]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    sock = tcp_listener(host, port)
     url = f"http://{host}:{sock.getsockname()[1]}"
     print(banner(emu, url), flush=True)
     server = uvicorn.Server(

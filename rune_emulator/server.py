@@ -34,6 +34,21 @@ class _QuietAborts(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietAborts())
 
 
+def tcp_listener(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn's ``sockets=``, whose connections get TCP_NODELAY.
+
+    The protocol is ``IPPROTO_TCP``, not 0: asyncio sets TCP_NODELAY only on sockets
+    whose ``proto`` says TCP, and an accepted socket inherits the listener's. With 0,
+    every response on a kept-alive connection after the first few waited ~40 ms (Nagle
+    held the body until the client's delayed ACK of the headers), which no real server
+    does: it made every client of the emulator look latency-bound.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
 class Emulator:
     """A configured emulator: state plus (once started) a URL."""
 
@@ -112,9 +127,7 @@ class Emulator:
     # -- lifecycle ---------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> str:
         """Serve in a daemon thread; returns the base URL once the server accepts."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = tcp_listener(host, port)
         port = sock.getsockname()[1]
         cfg = uvicorn.Config(
             self.app,
