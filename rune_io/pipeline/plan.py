@@ -376,10 +376,15 @@ def plan_units(
     """Pack chunks into tasks: a heavy chunk (e.g. a week of 50 Hz) runs alone; a
     patient's light chunks (symptoms, LFP trends, heart rate, events) share one task, so
     per-task orchestration stays small next to the work. ``rates``: rows per day by
-    source key (:func:`rows_per_day`); a source without one gets its table's prior."""
+    source key (:func:`rows_per_day`); a source without one gets its table's prior.
+
+    The heaviest units come first (longest processing time first, stable): workers take
+    them in this order, so a run does not end on one worker finishing a big unit that
+    started last while the others idle."""
 
     def cost(c: Chunk) -> float:
         rate = rates.get(c.key, _prior(c.source.table))
         return rate * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
 
-    return pack_chunks(chunks, cost, task_rows, group=lambda c: c.source.patient_id)
+    units = pack_chunks(chunks, cost, task_rows, group=lambda c: c.source.patient_id)
+    return sorted(units, key=lambda u: -sum(cost(c) for c in u.chunks))

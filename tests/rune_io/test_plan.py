@@ -219,3 +219,33 @@ def test_plan_units_learns_rates_from_the_catalog():
     rates = rows_per_day(files)
     assert rates == {"fast": 100.0}
     assert len(plan_units(chunks, rates)) == 1
+
+
+def test_plan_units_put_the_heaviest_first():
+    """Longest processing time first, across patients: a patient's light unit planned
+    first does not make the other patient's 50 Hz weeks start last."""
+    from dataclasses import replace
+
+    from rune_io.pipeline import plan_units
+
+    hr = StreamMeta(
+        "hr",
+        "p1",
+        "d",
+        "a",
+        StreamType("rate-per-min", "Rate per minute"),
+        (("category", "vitals"), ("measurement", "heart_rate")),
+        D0.timestamp(),
+        (D0 + 14 * DAY).timestamp(),
+    )
+    fast = replace(
+        hr,
+        id="fast",
+        patient_id="p2",
+        stream_type=StreamType("acceleration", "Acceleration"),
+        parameters=(("category", "motion"), ("measurement", "user")),
+    )
+    chunks = chunk_windows(hr, plan_refresh(hr, None), 7)
+    chunks += chunk_windows(fast, plan_refresh(fast, None), 7)
+    units = plan_units(chunks, {})
+    assert [[c.key for c in u.chunks] for u in units] == [["fast"], ["fast"], ["hr"] * 3, ["fast"]]
