@@ -4,7 +4,9 @@ lake, then where to look: the lake, a DuckDB query, the run in the Prefect UI.
 With the local server of ``rune-lake server start`` running (or any configured
 ``PREFECT_API_URL``), the demo then registers the ``backfill`` deployment on it and
 serves it (with the emulator) until Ctrl-C, so Deployments > backfill > Run > Custom run
-in the UI loads any window of the cohort at once.
+in the UI loads any window of the cohort at once. The local server a run started by
+itself (``RUNE_LAKE_LOCAL_SERVER=keep``, the default when nothing runs) keeps the run in
+its UI, and serves the deployment with ``--serve``: the demo still ends by itself.
 
 The emulator runs in a child process, not in the pipeline's: its rendered-day cache
 (hundreds of MB for the default cohort) and its request handling stay out of the
@@ -22,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rune_lake.flows.cli_run import fail, out, preflight, run_flow, show_duckdb_sample
+from rune_lake.flows.server import kept_by_a_run
 
 
 def _start_emulator(seed: int, patients: int, days: int, now: datetime):
@@ -114,8 +117,17 @@ def run_demo(
             show_duckdb_sample(lake)
         _where_to_look(lake, cli_run.LAST_FLOW_RUN_ID)
         ui = ui_url()
-        if code == 0 and ui and (serve is None or serve):
+        if serve is None:  # a server the user started (or configured), not one a run kept
+            serve = bool(ui) and not kept_by_a_run()
+        if code == 0 and ui and serve:
             _serve_backfill(lake, ui, serve_seconds, demo_settings)
+        elif ui and kept_by_a_run():
+            out.print(
+                "  backfill from the UI: `rune-lake demo --serve` serves the backfill "
+                "deployment there until Ctrl-C (so does every demo after `rune-lake server "
+                "start`)",
+                highlight=False,
+            )
         elif serve and not ui:
             out.print(
                 "(nothing to serve the backfill deployment on: `rune-lake server start` "

@@ -6,14 +6,18 @@ session, so it outlives the command) on a free port of 127.0.0.1, with
 ``$PREFECT_HOME/rune-lake-server.json`` (pid, port, URLs, log file
 ``$PREFECT_HOME/rune-lake-server.log``). ``refresh``, ``backfill`` and ``demo`` then use
 it by themselves, saying so in one line, unless ``PREFECT_API_URL`` is set (environment
-or the active Prefect profile): that server wins. Without either they run on Prefect's
-embedded temporary server, as before. ``status`` says whether it runs, ``stop`` stops it.
+or the active Prefect profile): that server wins. Without either, the first run starts
+that same server by itself (``RUNE_LAKE_LOCAL_SERVER=keep``, the default) and leaves it
+up, saying so: later commands skip a server's start-up (3-7 s here), and the runs stay
+in its UI. ``RUNE_LAKE_LOCAL_SERVER=temporary`` runs Prefect's temporary server per
+command instead. ``status`` says whether it runs, ``stop`` stops it.
 
 Nothing here imports Prefect: the reuse check costs a file read and one HTTP request.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -31,6 +35,7 @@ from typing import Annotated
 
 import typer
 
+from rune_io.settings.declare import LOCAL_SERVER
 from rune_io.settings.environ import export_default, exported, passed_through
 from rune_lake.flows.cli_run import err, fail, out
 
@@ -44,6 +49,7 @@ app = typer.Typer(
 
 STATE = "rune-lake-server.json"
 LOG = "rune-lake-server.log"
+LOCK = "rune-lake-server.lock"
 
 
 def prefect_home() -> Path:
@@ -58,6 +64,7 @@ class LocalServer:
     api_url: str
     ui_url: str
     log: str
+    auto: bool = False  # started by a run (RUNE_LAKE_LOCAL_SERVER=keep), not `server start`
 
     @staticmethod
     def load(home: Path | None = None) -> LocalServer | None:
@@ -143,8 +150,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def _state_lock(home: Path) -> Iterator[None]:
+    """Serialise starting the local server of ``home`` across processes (two commands
+    started at once start one server)."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / LOCK).open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def start_server(home: Path, port: int | None = None, timeout: float = 120) -> LocalServer:
     """Start ``prefect server start`` in the background and wait until it is healthy."""
+    srv, proc = spawn_server(home, port)
+    wait_healthy(srv, proc, timeout)
+    return srv
+
+
+def spawn_server(
+    home: Path, port: int | None = None, *, auto: bool = False
+) -> tuple[LocalServer, subprocess.Popen | None]:
+    """Start ``prefect server start`` in the background (its own session: it outlives
+    this command) and record it; does not wait for it (:func:`wait_healthy`)."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -163,17 +193,26 @@ def start_server(home: Path, port: int | None = None, timeout: float = 120) -> L
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command; stopped as one group
         )
-    srv = LocalServer(proc.pid, port, api_url, api_url.removesuffix("/api"), str(log))
+    srv = LocalServer(proc.pid, port, api_url, api_url.removesuffix("/api"), str(log), auto)
     srv.save(home)
+    return srv, proc
+
+
+def wait_healthy(srv: LocalServer, proc: subprocess.Popen | None, timeout: float) -> None:
+    """Wait until ``srv`` answers; on failure stop it, forget it, and say why (its log's
+    tail). ``proc``: its process when this one started it (else its pid is watched)."""
     deadline = time.monotonic() + timeout
-    while not healthy(api_url, timeout=2):
-        if proc.poll() is not None or time.monotonic() > deadline:
+    while not healthy(srv.api_url, timeout=2):
+        gone = proc.poll() is not None if proc is not None else not _ours(srv)
+        if gone or time.monotonic() > deadline:
             _kill(srv)
-            (home / STATE).unlink(missing_ok=True)
+            home = Path(srv.log).parent
+            if LocalServer.load(home) == srv:
+                (home / STATE).unlink(missing_ok=True)
+            log = Path(srv.log)
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-5:])
             raise fail(f"the Prefect server did not start (see {log}): {tail}", 1)
-        time.sleep(0.3)
-    return srv
+        time.sleep(0.1)
 
 
 def _ours(srv: LocalServer) -> bool:
@@ -226,6 +265,9 @@ def start(port: Port = None) -> None:
     home = prefect_home()
     srv = LocalServer.load(home)
     if srv is not None and srv.alive():
+        if srv.auto:  # started by a run: now the user's, as if started here
+            srv.auto = False
+            srv.save(home)
         out.print(f"a local Prefect server already runs at {srv.ui_url} (pid {srv.pid})")
         return
     if port is not None and not 0 < port < 65536:
@@ -331,25 +373,67 @@ class TemporaryServer:
 _temporary: list[TemporaryServer] = []
 
 
+_kept: list[tuple[LocalServer, subprocess.Popen | None]] = []
+
+
 def start_temporary_server() -> None:
     """With no Prefect API configured and no local server running, start the run's
-    temporary server now (the CLI calls this once the inputs are checked)."""
-    if _temporary or _reused or passed_through("PREFECT_API_URL"):
+    server now, so it boots while the flows import (the CLI calls this once the inputs
+    are checked): the local server, kept for later commands (``RUNE_LAKE_LOCAL_SERVER``
+    ``keep``, the default), or a temporary one for this command."""
+    if _temporary or _reused or _kept or passed_through("PREFECT_API_URL"):
         return
-    if _profile_api_url(prefect_home()):
+    home = prefect_home()
+    if _profile_api_url(home):
         return
     if "prefect" in sys.modules:  # e.g. a test harness's temporary settings
         from prefect.settings import get_current_settings
 
         if get_current_settings().api.url:
             return
-    _temporary.append(TemporaryServer())
+    if LOCAL_SERVER.get() == "temporary":
+        _temporary.append(TemporaryServer())
+        return
+    with _state_lock(home):
+        srv = LocalServer.load(home)
+        if srv is not None and _ours(srv) and not _zombie(srv.pid):
+            proc = None  # started by another command (maybe still booting): share it
+        else:
+            srv, proc = spawn_server(home, auto=True)
+    export_default("PREFECT_API_URL", srv.api_url)  # unset: checked above
+    export_default("PREFECT_UI_URL", srv.ui_url)
+    _kept.append((srv, proc))
+
+
+def kept_by_a_run() -> bool:
+    """The server this command uses was started by a run (``RUNE_LAKE_LOCAL_SERVER``
+    ``keep``), this one or an earlier one, not by ``rune-lake server start``."""
+    return bool(_kept and _kept[0][0].auto) or bool(_reused and _reused[0].auto)
 
 
 @contextmanager
 def temporary_server_settings(timeout: float = 120) -> Iterator[None]:
     """Around a flow run: point Prefect at the temporary server once it is healthy, and
-    stop it afterwards. Nothing to do when none was started."""
+    stop it afterwards; for the kept local server, wait until it answers (and say so
+    once). Nothing to do when none was started."""
+    if _kept:
+        kept, proc = _kept[0]
+        limit = passed_through("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+        wait_healthy(kept, proc, float(limit or timeout))
+        _reused[:] = [kept]
+        _kept.clear()
+        if proc is None:  # another command started it a moment ago
+            announce_reuse()
+        else:
+            err.print(
+                f"started a local Prefect server at {kept.ui_url} (pid {kept.pid}, log "
+                f"{kept.log}) for this run; it stays up for later commands and the UI: "
+                "`rune-lake server stop` stops it (RUNE_LAKE_LOCAL_SERVER=temporary: a "
+                "temporary server per command instead)",
+                highlight=False,
+            )
+        yield
+        return
     if not _temporary:
         yield
         return

@@ -66,6 +66,13 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _choice(raw: str, choices: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ValueError(f"expected one of {', '.join(choices)}")
+    return value
+
+
 def _optional(raw: str) -> str | None:
     return raw.strip() or None
 
@@ -275,6 +282,15 @@ TASK_RETRY_DELAYS: Var[tuple[float, ...]] = Var(
     "Waits between a unit's retries of transient failures (one retry per value)",
     _seconds,
 )
+LOCAL_SERVER: Var[str] = Var(
+    "RUNE_LAKE_LOCAL_SERVER",
+    "`keep` or `temporary`",
+    "keep",
+    "With no Prefect API configured: `keep` starts the local server of `rune-lake server "
+    "start` on a command's first run and leaves it up for later commands and the UI; "
+    "`temporary` runs Prefect's temporary server per command",
+    lambda raw: _choice(raw, ("keep", "temporary")),
+)
 CRASH_AT: Var[str | None] = Var(
     "RUNE_LAKE_CRASH_AT",
     "`point[:n]`",
@@ -317,6 +333,7 @@ VARIABLES: tuple[Var, ...] = (
     DASK_THREADS,
     DASK_ADDRESS,
     TASK_RETRY_DELAYS,
+    LOCAL_SERVER,
     CRASH_AT,
     API_LIMIT,
 )

@@ -57,9 +57,11 @@ def free_port() -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without any PREFECT_* or RUNE_* variable, plus ``extra``."""
+    """This environment without any PREFECT_* or RUNE_* variable, plus ``extra``; runs
+    without a Prefect API get a temporary server (``RUNE_LAKE_LOCAL_SERVER``, as in
+    tests/conftest.py) unless ``extra`` says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RUNE_"))}
-    return env | extra
+    return env | {"RUNE_LAKE_LOCAL_SERVER": "temporary"} | extra
 
 
 def _descendants(pid: int) -> list[int]:
