@@ -247,7 +247,10 @@ def run_flow(
         progress.update(bar[event], completed=done, total=total)
 
     try:
-        with overrides(settings or {}), temporary_server_settings(), prefect_api_for_runner(runner):
+        runs = dict(settings or {})
+        if workers:  # the plan packs a few units per worker (RUNE_LAKE_WORKERS in the flow)
+            runs["RUNE_LAKE_WORKERS"] = str(workers)
+        with overrides(runs), temporary_server_settings(), prefect_api_for_runner(runner):
             flow = fn.with_options(task_runner=make_task_runner(runner, workers))
             with run.progress_to(hook), progress, _prefect_api_loss() as api_url:
                 state = flow(return_state=True, **params)

@@ -23,6 +23,7 @@ from prefect.runtime import flow_run
 
 from rune_io import pipeline
 from rune_io.errors import RuneIOError
+from rune_io.settings.declare import WORKERS
 from rune_lake.tasks import lake as lt
 from rune_lake.tasks import rune as rt
 from rune_lake.tasks.artifacts import RunArtifacts, report_run
@@ -79,7 +80,9 @@ def load(
     progress = _observer.get()
     prepared = lt.prepare_lake(lake, run_id, params)
     patients, streams = rt.discover(selection, credentials_block, api_limit, progress)
-    plan = lt.plan_run(lake, run_id, job, patients, streams, selection.include_events)
+    plan = lt.plan_run(
+        lake, run_id, job, patients, streams, selection.include_events, WORKERS.get()
+    )
     results = fetch(job.kind, lake, run_id, plan, credentials_block, api_limit, progress)
     report = lt.commit_run(
         lake,

@@ -48,14 +48,16 @@ def plan_run(
     patients: list[Patient],
     streams: list[StreamMeta],
     include_events: bool,
+    parallelism: int | None = None,
 ) -> pipeline.RunPlan:
     """Record the streams discovered, read the catalog once (a snapshot) and plan
-    ``job`` over the sources: the streams and, if asked, each patient's events."""
+    ``job`` over the sources: the streams and, if asked, each patient's events, in a
+    few work units per worker (``parallelism``)."""
     cat = Catalog(runtime.lake(lake_url))
     cat.record_streams(streams, run_id)
     snapshot = cat.snapshot(coverage=job.coverage)  # the run's one read of the catalog
     sources = pipeline.work_sources(patients, streams, include_events)
-    return pipeline.plan_run(job, sources, snapshot)
+    return pipeline.plan_run(job, sources, snapshot, parallelism)
 
 
 @task(name="commit-catalog", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)

@@ -132,8 +132,12 @@ class RunPlan:
         return [c for u in self.units for c in u.chunks]
 
 
-def plan_run(job: Job, sources: Sequence[Source], snapshot: Snapshot) -> RunPlan:
+def plan_run(
+    job: Job, sources: Sequence[Source], snapshot: Snapshot, parallelism: int | None = None
+) -> RunPlan:
     """``job``'s chunks over ``sources``, packed into work units by the rows per day
-    the catalog measured."""
-    units = plan_units(job.plan(sources, snapshot), snapshot.rows_per_day())
+    the catalog measured, a few per worker when ``parallelism`` is given."""
+    units = plan_units(
+        job.plan(sources, snapshot), snapshot.rows_per_day(), parallelism=parallelism
+    )
     return RunPlan(units, dict(snapshot.watermarks), len(sources))

@@ -337,8 +337,13 @@ ROWS_PER_DAY_PRIOR: tuple[tuple[str, float], ...] = (
 )
 #: Priors of other tables: daily tables are assumed fast, monthly ones slow.
 DAILY_PRIOR, MONTHLY_PRIOR = 1_000_000.0, 2_000.0
-#: Rows a task aims at: light chunks of one patient are packed up to this.
+#: Rows a task aims at, at least: light chunks of one patient are packed up to this.
 TASK_ROWS = 2_000_000
+#: Rows a task aims at, at most, when a run packs to its parallelism.
+TASK_ROWS_MAX = 50_000_000
+#: Units per worker a run packs to (enough to balance, few enough that task runs cost
+#: little: ~0.1 s of CPU each, client and Prefect server, on a 2-CPU machine).
+UNITS_PER_WORKER = 3
 
 
 def _prior(table: str) -> float:
@@ -372,11 +377,17 @@ def plan_units(
     rates: Mapping[str, float],
     *,
     task_rows: float = TASK_ROWS,
+    parallelism: int | None = None,
 ) -> list[WorkUnit]:
     """Pack chunks into tasks: a heavy chunk (e.g. a week of 50 Hz) runs alone; a
     patient's light chunks (symptoms, LFP trends, heart rate, events) share one task, so
     per-task orchestration stays small next to the work. ``rates``: rows per day by
     source key (:func:`rows_per_day`); a source without one gets its table's prior.
+
+    With ``parallelism`` (the run's workers), a unit aims at the run's rows over
+    ``UNITS_PER_WORKER`` units per worker, between ``task_rows`` and ``TASK_ROWS_MAX``:
+    a small run gets a few units per worker, not one task per stream (each task run
+    costs ~0.1 s of CPU), and a patient's chunks still never share a unit with another's.
 
     The heaviest units come first (longest processing time first, stable): workers take
     them in this order, so a run does not end on one worker finishing a big unit that
@@ -386,5 +397,9 @@ def plan_units(
         rate = rates.get(c.key, _prior(c.source.table))
         return rate * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
 
-    units = pack_chunks(chunks, cost, task_rows, group=lambda c: c.source.patient_id)
+    target = task_rows
+    if parallelism:
+        share = sum(cost(c) for c in chunks) / (UNITS_PER_WORKER * max(1, parallelism))
+        target = min(max(task_rows, share), max(task_rows, TASK_ROWS_MAX))
+    units = pack_chunks(chunks, cost, target, group=lambda c: c.source.patient_id)
     return sorted(units, key=lambda u: -sum(cost(c) for c in u.chunks))

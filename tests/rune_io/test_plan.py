@@ -249,3 +249,40 @@ def test_plan_units_put_the_heaviest_first():
     chunks += chunk_windows(fast, plan_refresh(fast, None), 7)
     units = plan_units(chunks, {})
     assert [[c.key for c in u.chunks] for u in units] == [["fast"], ["fast"], ["hr"] * 3, ["fast"]]
+
+
+def test_plan_units_pack_to_the_run_parallelism():
+    """With the run's workers, units aim at a few per worker: ten 50 Hz days of one
+    patient (a prior of 4.32 M rows each) are 10 units alone, 4 for one worker; another
+    patient's chunks never join them."""
+    from dataclasses import replace
+
+    from rune_io.pipeline import plan_units
+
+    base = StreamMeta(
+        "s0",
+        "p",
+        "d",
+        "a",
+        StreamType("acceleration", "Acceleration"),
+        (("category", "motion"), ("measurement", "user")),
+        D0.timestamp(),
+        (D0 + DAY).timestamp(),
+    )
+    chunks = []
+    for i in range(10):
+        s = replace(base, id=f"s{i}")
+        chunks += chunk_windows(s, plan_refresh(s, None), 7)
+    assert len(plan_units(chunks, {})) == 10
+    # 1 worker: units of ~10/3 days, packed greedily (3 + 3 + 3 + 1)
+    one = plan_units(chunks, {}, parallelism=1)
+    assert sorted(len(u.chunks) for u in one) == [1, 3, 3, 3]
+    # 2 workers: ~10/6 days a unit: 2 days overflow it, so the days stay alone again;
+    # no run gets fewer units than its workers could take
+    assert len(plan_units(chunks, {}, parallelism=2)) == 10
+    other = replace(base, id="q", patient_id="q")
+    mixed = plan_units(
+        chunks + chunk_windows(other, plan_refresh(other, None), 7), {}, parallelism=1
+    )
+    assert all(len({c.source.patient_id for c in u.chunks}) == 1 for u in mixed)
+    assert sum(len(u.chunks) for u in mixed) == 11
