@@ -340,31 +340,41 @@ def emulator(
         )
 
 
-def main() -> None:
+def main(warm: bool = True) -> None:
     """Entry point of the ``rune-lake`` script.
 
-    Exits without the interpreter's finalization once the command is done (as mypy
-    does): the exit handlers still run (Prefect's services drain their events and logs,
-    a temporary server stops), then output is flushed and the process ends. Tearing
-    down the modules of a run (Prefect, pyarrow, hundreds of MB of heap) took another
-    0.5-0.9 s after every command's work was over."""
+    ``refresh`` and ``backfill`` run in the warm runner when one runs beside the local
+    server (:mod:`rune_lake.flows.warm`: no start-up imports), else here. Exits without
+    the interpreter's finalization once the command is done (as mypy does): the exit
+    handlers still run (Prefect's services drain their events and logs, a temporary
+    server stops), then output is flushed and the process ends. Tearing down the
+    modules of a run (Prefect, pyarrow, hundreds of MB of heap) took another 0.5-0.9 s
+    after every command's work was over."""
+    if warm:
+        from rune_lake.flows.warm import try_run
+
+        code = try_run(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+    hard_exit(run_command(sys.argv[1:]))
+
+
+def run_command(argv: list[str]) -> int | str | None:
+    """Run one ``rune-lake`` command line; its exit code (as ``sys.exit`` takes it)."""
     try:
-        app()
-        code: int | str | None = 0
+        app(args=argv, prog_name="rune-lake")
+        return 0
     except SystemExit as done:
-        code = done.code
+        return done.code
     except KeyboardInterrupt:
         err.print("interrupted")
-        code = 130
-    hard_exit(code)
+        return 130
 
 
-def hard_exit(code: int | str | None) -> NoReturn:
-    """Run the exit handlers, flush, and end the process with ``code`` (as ``sys.exit``
-    takes it) without the interpreter's finalization."""
+def finish(code: int | str | None) -> int:
+    """Run the exit handlers and flush; the exit status for ``code``."""
     import atexit
     import logging
-    import os
 
     if isinstance(code, str):
         err.print(code)
@@ -373,8 +383,20 @@ def hard_exit(code: int | str | None) -> NoReturn:
     try:
         atexit._run_exitfuncs()
         logging.shutdown()
+    finally:
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
+    return status
+
+
+def hard_exit(code: int | str | None) -> NoReturn:
+    """:func:`finish`, then end the process with its status without the interpreter's
+    finalization."""
+    import os
+
+    status = 1
+    try:
+        status = finish(code)
     finally:
         os._exit(status)
 

@@ -229,6 +229,11 @@ def run_flow(
     from rune_lake.flows.server import announce_reuse, temporary_server_settings
 
     announce_reuse()
+    import prefect.context
+
+    # the environment as this command set it (a warm runner's child imported Prefect
+    # before it had this command's environment)
+    prefect.context.refresh_global_settings_context()
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),

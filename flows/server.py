@@ -36,7 +36,12 @@ from typing import Annotated
 import typer
 
 from rune_io.settings.declare import LOCAL_SERVER
-from rune_io.settings.environ import export_default, exported, passed_through
+from rune_io.settings.environ import (
+    export_default,
+    exported,
+    passed_through,
+    without_settings,
+)
 from rune_lake.flows.cli_run import err, fail, out
 
 app = typer.Typer(
@@ -65,6 +70,7 @@ class LocalServer:
     ui_url: str
     log: str
     auto: bool = False  # started by a run (RUNE_LAKE_LOCAL_SERVER=keep), not `server start`
+    runner: int = 0  # pid of the warm runner beside it (rune_lake.flows.warm), 0: none
 
     @staticmethod
     def load(home: Path | None = None) -> LocalServer | None:
@@ -188,14 +194,24 @@ def spawn_server(
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start"]
             + ["--host", "127.0.0.1", "--port", str(port)],
+            env=without_settings(),  # it outlives the command: none of its credentials
             stdin=subprocess.DEVNULL,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives this command; stopped as one group
         )
     srv = LocalServer(proc.pid, port, api_url, api_url.removesuffix("/api"), str(log), auto)
+    srv.runner = _spawn_runner(home, proc.pid, log)
     srv.save(home)
     return srv, proc
+
+
+def _spawn_runner(home: Path, server: int, log: Path) -> int:
+    """The warm runner beside the server (:mod:`rune_lake.flows.warm`): its pid. It
+    stops by itself when the server is gone."""
+    from rune_lake.flows import warm
+
+    return warm.spawn(home, server, log)
 
 
 def wait_healthy(srv: LocalServer, proc: subprocess.Popen | None, timeout: float) -> None:
@@ -225,7 +241,13 @@ def _ours(srv: LocalServer) -> bool:
 
 
 def _kill(srv: LocalServer, grace: float = 20) -> None:
-    """SIGTERM the server's process group, SIGKILL after ``grace`` seconds."""
+    """SIGTERM the server's process group (and its warm runner), SIGKILL after
+    ``grace`` seconds."""
+    _stop_runner(srv.runner)
+    try:  # and the one now serving, if a changed install restarted it
+        _stop_runner(int(json.loads((Path(srv.log).parent / warm_info()).read_text())["pid"]))
+    except (OSError, ValueError, KeyError):
+        pass
     if not _ours(srv):
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -242,6 +264,33 @@ def _kill(srv: LocalServer, grace: float = 20) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.2)
+
+
+def warm_info() -> str:
+    from rune_lake.flows.warm import INFO
+
+    return INFO
+
+
+def _stop_runner(pid: int) -> None:
+    """SIGTERM the warm runner ``pid`` if it still is one (its runs go on)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
+    except OSError:
+        return
+    if b"rune_lake.flows.warm" not in cmd:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    deadline = time.monotonic() + 10  # it stops within a second (its accept timeout)
+    while time.monotonic() < deadline and not _zombie(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def _zombie(pid: int) -> bool:

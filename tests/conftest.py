@@ -34,8 +34,9 @@ def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest's hook s
 
 
 def _stop_local_servers(roots: list[str]) -> list[str]:
-    """SIGTERM the process group of every ``prefect server start`` whose PREFECT_HOME is
-    under ``roots`` (this session's); returns their PREFECT_HOMEs."""
+    """SIGTERM the process group of every ``prefect server start`` (and warm runner,
+    ``rune_lake.flows.warm``) whose PREFECT_HOME is under ``roots`` (this session's);
+    returns their PREFECT_HOMEs."""
     import signal
     from pathlib import Path
 
@@ -45,7 +46,8 @@ def _stop_local_servers(roots: list[str]) -> list[str]:
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            if b"prefect" not in cmd or b"server" not in cmd or b"start" not in cmd:
+            server = b"prefect" in cmd and b"server" in cmd and b"start" in cmd
+            if not server and b"rune_lake.flows.warm" not in cmd:  # or its warm runner
                 continue
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:

@@ -96,6 +96,13 @@ def passed_through_items(prefix: str) -> list[tuple[str, str]]:
     return sorted((k, v) for k, v in os.environ.items() if k.startswith(prefix))
 
 
+def without_settings() -> dict[str, str]:
+    """This process's environment without any ``RUNE_*`` variable: for long-lived helper
+    processes (the local Prefect server, the warm runner) that must not keep a command's
+    settings or credentials."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("RUNE_")}
+
+
 def export_default(name: str, value: str) -> None:
     """Set another library's variable for this process and its children, unless set."""
     _check_passed_through(name)

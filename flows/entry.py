@@ -1,0 +1,18 @@
+"""The ``rune-lake`` script: a ``refresh`` or ``backfill`` goes to the warm runner
+(:mod:`rune_lake.flows.warm`) before anything else is imported; everything else, and
+those when no runner applies, to :func:`rune_lake.flows.cli.main`."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    from rune_lake.flows.warm import try_run
+
+    code = try_run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    from rune_lake.flows.cli import main as cli_main
+
+    cli_main(warm=False)
