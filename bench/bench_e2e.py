@@ -13,12 +13,16 @@ bench's own process is small, so nothing leaks in through ``fork``):
    (b) the raw download: the very same V2 pages (``format=csv&timestamp=unixns``)
        fetched with ``requests`` and thrown away, one token chain per stream, on 1 and on
        4 threads (the ceiling is the faster);
-   (c) ``rune-lake refresh --lake NEW`` with no Prefect server configured (the embedded
-       temporary server a newcomer gets);
+   (c) ``rune-lake refresh --lake NEW`` with nothing configured (no ``PREFECT_API_URL``,
+       no ``RUNE_LAKE_LOCAL_SERVER``): "first" is a command with no server running (it
+       starts the local server and leaves it up, after ``rune-lake server stop``), the
+       default row is a later command (it reuses that server), "temporary" is
+       ``RUNE_LAKE_LOCAL_SERVER=temporary`` (a temporary server per command, the default
+       before 2026-12-02);
 2. one 50 Hz stream-day (the fullest UTC day of one acceleration axis):
    the runeq script (``get_stream_dataframe`` + ``to_parquet``) vs
-   ``rune-lake backfill --stream-id S --start D --end D+1 --no-events``, without and with
-   a running Prefect server (``rune-lake server start``; the reuse is automatic).
+   ``rune-lake backfill --stream-id S --start D --end D+1 --no-events``, the same three
+   ways (a later command: the server is running).
 
 Every round runs every job once (order fixed); medians of ``--rounds`` are reported.
 One warm-up round is run first and not counted (the emulator's render cache, the Prefect
@@ -34,14 +38,12 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.request
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,17 +61,54 @@ LAKE_EXE = str(BIN / "rune-lake") if (BIN / "rune-lake").exists() else "rune-lak
 
 
 def timed(cmd: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run ``cmd`` to its end: wall seconds, peak RSS (MB), exit code, its stdout."""
+    """Run ``cmd`` to its end: wall seconds, peak RSS (MB), exit code, its stdout.
+
+    Peak RSS is the larger of the command's own (``ru_maxrss``) and, when the command ran
+    in the warm runner (``rune_lake.flows.warm``), the peak (``VmHWM``, sampled every
+    20 ms until it ends) of the process the runner forked for it."""
+    runner = _runner_pid(env)
+    peak = [0.0]
     with log.open("w") as fh:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        done = threading.Event()
+        watch = threading.Thread(target=_watch_forks, args=(runner, done, peak), daemon=True)
+        watch.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
+        done.set()
+        watch.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text()
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{text[-3000:]}")
-    return {"s": wall, "rss_mb": usage.ru_maxrss / 1024, "out": text}
+    return {"s": wall, "rss_mb": max(usage.ru_maxrss / 1024, peak[0]), "out": text}
+
+
+def _runner_pid(env: dict[str, str]) -> int:
+    try:
+        info = json.loads((Path(env["PREFECT_HOME"]) / "rune-lake-runner.json").read_text())
+        return int(info["pid"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _watch_forks(runner: int, done: threading.Event, peak: list[float]) -> None:
+    """Until ``done``: the largest VmHWM (MB) of the runner's children."""
+    if not runner:
+        return
+    while not done.is_set():
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            if fields.get("PPid", "").strip() == str(runner) and "VmHWM" in fields:
+                peak[0] = max(peak[0], int(fields["VmHWM"].split()[0]) / 1024)
+        time.sleep(0.02)
 
 
 def start_emulator(
@@ -150,14 +189,25 @@ def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path
     bf = [exe, "backfill", "--stream-id", accel, "--start", d0.isoformat()]
     bf += ["--end", (d0 + timedelta(days=1)).isoformat(), "--no-events", "--lake"]
     raw = [py, "-c", RAW, cohort]
+    temporary = {"RUNE_LAKE_LOCAL_SERVER": "temporary"}
+
+    def refresh() -> list[str]:
+        return [exe, "refresh", "--lake", fresh("lake")]
+
+    def backfill() -> list[str]:
+        return bf + [fresh("bf")]
+
+    # label -> (the command, which emulator, extra environment, stop the server first)
     return {
         "cohort_runeq": (
             lambda: [py, "-c", RUNEQ_COHORT, cohort, fresh("rq"), repr(lo_s), repr(hi_s)],
-            cohort,
+            cohort, {}, False,
         ),
-        "cohort_raw_1": (lambda: raw + ["1", str(lo_ns), str(hi_ns), *ids], cohort),
-        "cohort_raw_4": (lambda: raw + ["4", str(lo_ns), str(hi_ns), *ids], cohort),
-        "cohort_refresh": (lambda: [exe, "refresh", "--lake", fresh("lake")], cohort),
+        "cohort_raw_1": (lambda: raw + ["1", str(lo_ns), str(hi_ns), *ids], cohort, {}, False),
+        "cohort_raw_4": (lambda: raw + ["4", str(lo_ns), str(hi_ns), *ids], cohort, {}, False),
+        "cohort_refresh_first": (refresh, cohort, {}, True),
+        "cohort_refresh": (refresh, cohort, {}, False),
+        "cohort_refresh_temporary": (refresh, cohort, temporary, True),
         "day_runeq": (
             lambda: [
                 py,
@@ -168,53 +218,18 @@ def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path
                 accel,
                 repr(day),
                 repr(day + 86400),
-            ],  # fmt: skip
-            day_url,
+            ],
+            day_url, {}, False,
         ),
-        "day_backfill": (lambda: bf + [fresh("bf")], day_url),
-    }
+        "day_backfill_first": (backfill, day_url, {}, True),
+        "day_backfill": (backfill, day_url, {}, False),
+        "day_backfill_temporary": (backfill, day_url, temporary, True),
+    }  # fmt: skip
 
 
-@contextmanager
-def running_server(env: dict[str, str], args):
-    """A Prefect server for the stream-day's second backfill: ``rune-lake server start``
-    (later commands find it by themselves), or ``prefect server start`` with
-    ``PREFECT_API_URL`` exported (how it was done before ``rune-lake server``)."""
-    if args.server == "rune-lake":
-        cmd = [args.rune_lake, "server"]
-        p = subprocess.run(cmd + ["start"], env=env, cwd=ROOT, capture_output=True, text=True)
-        if p.returncode != 0:
-            raise RuntimeError(f"rune-lake server start failed: {p.stdout}{p.stderr}")
-        print(p.stdout.strip(), flush=True)
-        try:
-            yield env
-        finally:
-            subprocess.run(cmd + ["stop"], env=env, cwd=ROOT, capture_output=True, check=True)
-        return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    api = f"http://127.0.0.1:{port}/api"
-    log = open(Path(env["PREFECT_HOME"]).parent / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [str(Path(args.rune_lake).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{api}/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("prefect server did not start") from None
-                time.sleep(0.5)
-        yield {**env, "PREFECT_API_URL": api}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+def stop_server(env: dict[str, str], exe: str) -> None:
+    """``rune-lake server stop`` (not timed): the next command finds none running."""
+    subprocess.run([exe, "server", "stop"], env=env, cwd=ROOT, capture_output=True, check=True)
 
 
 def rows_of(label: str, text: str) -> int | None:
@@ -229,6 +244,7 @@ def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     emus: list[subprocess.Popen] = []
     results: dict = {"rounds": [], "load": []}
+    envs: dict[str, dict[str, str]] = {}
     try:
         emu, cohort = start_emulator(args.patients, args.days, args.page_size)
         emus.append(emu)
@@ -243,22 +259,22 @@ def run(args) -> dict:
         for rnd in range(args.rounds + 1):  # round 0 warms up
             got: dict = {}
             load0 = os.getloadavg()[0]
-            for label, (cmd, url) in labels.items():
-                got[label] = timed(cmd(), envs[url], work / f"{label}.log")
-                print(f"round {rnd} {label:15s} {got[label]['s']:6.1f} s "
+            for label, (cmd, url, extra, stop_first) in labels.items():
+                env = envs[url] | extra
+                if stop_first:
+                    stop_server(env, args.rune_lake)
+                got[label] = timed(cmd(), env, work / f"{label}.log")
+                print(f"round {rnd} {label:24s} {got[label]['s']:6.1f} s "
                       f"{got[label]['rss_mb']:6.0f} MB  rows {rows_of(label, got[label]['out'])}",
                       flush=True)  # fmt: skip
-            with running_server(envs[day_url], args) as senv:
-                cmd = labels["day_backfill"][0]()
-                got["day_backfill_server"] = g = timed(cmd, senv, work / "s.log")
-                print(f"round {rnd} day_backfill_server {g['s']:6.1f} s {g['rss_mb']:6.0f} MB "
-                      f"rows {rows_of('day_backfill', g['out'])}", flush=True)  # fmt: skip
             if rnd:
                 for label, g in got.items():
                     g["rows"] = rows_of(label, g.pop("out"))
                 results["rounds"].append(got)
                 results["load"].append((load0, os.getloadavg()[0]))
     finally:
+        if envs:
+            stop_server(next(iter(envs.values())), args.rune_lake)
         for emu in emus:
             emu.terminate()
             emu.wait(timeout=10)
@@ -286,15 +302,24 @@ def render(args, res: dict, before: dict | None = None) -> str:
     x_cohort = m["cohort_runeq"] / m["cohort_refresh"]
     ceiling = raw / m["cohort_refresh"]
     x_day = m["day_runeq"] / m["day_backfill"]
-    x_day_srv = m["day_runeq"] / m["day_backfill_server"]
+
+    def x(runeq: str, label: str) -> str:
+        return f"{m[runeq] / m[label]:.2f}x"
+
     names = {
         "cohort_runeq": "whole cohort: runeq script (pandas, `to_parquet` per stream)",
         "cohort_raw_1": "whole cohort: raw download, 1 thread (pages fetched and discarded)",
         "cohort_raw_4": "whole cohort: raw download, 4 threads",
-        "cohort_refresh": "whole cohort: `rune-lake refresh` (embedded, no server)",
+        "cohort_refresh_first": "whole cohort: `rune-lake refresh`, first command (starts the "
+        "local server)",
+        "cohort_refresh": "whole cohort: `rune-lake refresh`, later commands (the default: "
+        "the server is up)",
+        "cohort_refresh_temporary": "whole cohort: `rune-lake refresh`, "
+        "`RUNE_LAKE_LOCAL_SERVER=temporary`",
         "day_runeq": "one 50 Hz stream-day: runeq script",
-        "day_backfill": "one 50 Hz stream-day: `rune-lake backfill` (embedded, no server)",
-        "day_backfill_server": "one 50 Hz stream-day: `rune-lake backfill`, server running",
+        "day_backfill_first": "one 50 Hz stream-day: `rune-lake backfill`, first command",
+        "day_backfill": "one 50 Hz stream-day: `rune-lake backfill`, later commands (server up)",
+        "day_backfill_temporary": "one 50 Hz stream-day: `rune-lake backfill`, temporary server",
     }
     lines = [
         SECTION,
@@ -303,12 +328,14 @@ def render(args, res: dict, before: dict | None = None) -> str:
         f"against one emulator in its own process: the default cohort ({args.patients} patients "
         f"x {args.days} days, every stream, clock pinned at {NOW}), V2 pages of "
         f"{args.page_size:,} rows. Medians of {args.rounds} rounds after one warm-up round; "
-        "peak RSS is the child's `ru_maxrss` (median). See the script's docstring for each job.",
+        "peak RSS is the command's `ru_maxrss`, or for a command the warm runner ran, the "
+        "larger of that and the forked run's `VmHWM` (median). See the script's docstring "
+        "for each job.",
         "",
         "Reproduce: `.venv/bin/python bench/bench_e2e.py --write` "
         "(options `--rounds`, `--patients`, `--days`; `--rune-lake OTHER/.venv/bin/rune-lake "
-        "--server prefect --json before.json` times another checkout, `--before before.json` "
-        "shows it side by side).",
+        "--json before.json` times another checkout, `--before before.json` shows it side by "
+        "side).",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} / "
         f"{os.cpu_count()} CPUs / Python {platform.python_version()}; load average (1 min) "
@@ -322,30 +349,27 @@ def render(args, res: dict, before: dict | None = None) -> str:
         n = rows.get(label)
         row = f"| {name} | {m[label]:.1f} | {rss[label]:.0f} | {n or 0:,} |"
         if before:
-            row += f" {median(before, label):.1f} | {median(before, label, 'rss_mb'):.0f} |"
+            row += (
+                f" {median(before, label):.1f} | {median(before, label, 'rss_mb'):.0f} |"
+                if label in before["rounds"][0]
+                else " - | - |"
+            )
         lines.append(row)
     lines += [
         "",
-        f"Whole cohort: `refresh` is **{x_cohort:.2f}x the runeq script** (target >= 3x: "
-        f"{met(x_cohort >= 3)}) and **{100 * ceiling:.0f}% of the raw-download ceiling** "
-        f"(target >= 80%: {met(ceiling >= 0.8)}), peak RSS **{rss['cohort_refresh']:.0f} MB** "
-        f"(target <= 1024 MB at 4 workers: {met(rss['cohort_refresh'] <= 1024)}). "
-        f"One stream-day: `backfill` is **{x_day:.2f}x runeq** embedded (target >= 1x: "
-        f"{met(x_day >= 1)}) and **{x_day_srv:.2f}x** with a running server (target >= 2x: "
-        f"{met(x_day_srv >= 2)}).",
+        f"Whole cohort (nothing configured, a later command): `refresh` is **{x_cohort:.2f}x "
+        f"the runeq script** (target >= 3x: {met(x_cohort >= 3)}) and **{100 * ceiling:.0f}% "
+        f"of the raw-download ceiling** (target >= 80%: {met(ceiling >= 0.8)}), peak RSS "
+        f"**{rss['cohort_refresh']:.0f} MB** (target <= 1024 MB at 4 workers: "
+        f"{met(rss['cohort_refresh'] <= 1024)}); the first command "
+        f"{x('cohort_runeq', 'cohort_refresh_first')}, a temporary server per command "
+        f"{x('cohort_runeq', 'cohort_refresh_temporary')}. One stream-day: `backfill` is "
+        f"**{x_day:.2f}x runeq** with the server up (nothing configured, a later command; "
+        f"targets >= 1x embedded: {met(x_day >= 1)}, >= 2x with a running server: "
+        f"{met(x_day >= 2)}); the first command {x('day_runeq', 'day_backfill_first')}, a "
+        f"temporary server per command {x('day_runeq', 'day_backfill_temporary')}.",
         "",
     ]
-    if before:
-        b = {label: median(before, label) for label in names}
-        lines += [
-            f"Before (the `before` columns: {before.get('what', 'an earlier checkout')}, the "
-            "same jobs, medians of its own rounds): `refresh` "
-            f"{b['cohort_runeq'] / b['cohort_refresh']:.2f}x runeq and "
-            f"{100 * min(b['cohort_raw_1'], b['cohort_raw_4']) / b['cohort_refresh']:.0f}% of "
-            f"the ceiling; stream-day {b['day_runeq'] / b['day_backfill']:.2f}x runeq embedded, "
-            f"{b['day_runeq'] / b['day_backfill_server']:.2f}x with a server.",
-            "",
-        ]
     return "\n".join(lines) + "\n"
 
 
@@ -366,12 +390,6 @@ def main() -> None:
     p.add_argument("--days", type=int, default=2)
     p.add_argument("--page-size", type=int, default=100_000)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument(
-        "--server",
-        choices=("rune-lake", "prefect"),
-        default="rune-lake",
-        help="how the stream-day's running server is started",
-    )
     p.add_argument("--motion-hours", type=float, default=14.0, help="the stream-day's")
     p.add_argument("--rune-lake", default=LAKE_EXE, help="the rune-lake executable to time")
     p.add_argument("--json", default="bench_e2e.json", help="raw results (JSON)")
