@@ -42,6 +42,7 @@ from rune_io.settings.environ import (
     passed_through,
     without_settings,
 )
+from rune_lake.flows import warm
 from rune_lake.flows.cli_run import err, fail, out
 
 app = typer.Typer(
@@ -201,17 +202,9 @@ def spawn_server(
             start_new_session=True,  # outlives this command; stopped as one group
         )
     srv = LocalServer(proc.pid, port, api_url, api_url.removesuffix("/api"), str(log), auto)
-    srv.runner = _spawn_runner(home, proc.pid, log)
+    srv.runner = warm.spawn(home, proc.pid, log)  # stops by itself when the server is gone
     srv.save(home)
     return srv, proc
-
-
-def _spawn_runner(home: Path, server: int, log: Path) -> int:
-    """The warm runner beside the server (:mod:`rune_lake.flows.warm`): its pid. It
-    stops by itself when the server is gone."""
-    from rune_lake.flows import warm
-
-    return warm.spawn(home, server, log)
 
 
 def wait_healthy(srv: LocalServer, proc: subprocess.Popen | None, timeout: float) -> None:
@@ -243,11 +236,8 @@ def _ours(srv: LocalServer) -> bool:
 def _kill(srv: LocalServer, grace: float = 20) -> None:
     """SIGTERM the server's process group (and its warm runner), SIGKILL after
     ``grace`` seconds."""
-    _stop_runner(srv.runner)
-    try:  # and the one now serving, if a changed install restarted it
-        _stop_runner(int(json.loads((Path(srv.log).parent / warm_info()).read_text())["pid"]))
-    except (OSError, ValueError, KeyError):
-        pass
+    warm.stop(srv.runner)
+    warm.stop(warm.current(Path(srv.log).parent))  # the one now serving, if code changed
     if not _ours(srv):
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -264,33 +254,6 @@ def _kill(srv: LocalServer, grace: float = 20) -> None:
             except ProcessLookupError:
                 return
             time.sleep(0.2)
-
-
-def warm_info() -> str:
-    from rune_lake.flows.warm import INFO
-
-    return INFO
-
-
-def _stop_runner(pid: int) -> None:
-    """SIGTERM the warm runner ``pid`` if it still is one (its runs go on)."""
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
-    except OSError:
-        return
-    if b"rune_lake.flows.warm" not in cmd:
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + 10  # it stops within a second (its accept timeout)
-    while time.monotonic() < deadline and not _zombie(pid):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
 
 
 def _zombie(pid: int) -> bool:

@@ -104,14 +104,39 @@ def try_run(argv: list[str]) -> int | None:
 def restart(home: Path, old: int, server: int) -> None:
     """The code changed since runner ``old`` started: stop it and start a new one in the
     background (this command runs by itself meanwhile; the next ones run warm again)."""
-    try:
-        if b"rune_lake.flows.warm" in Path(f"/proc/{old}/cmdline").read_bytes():
-            os.kill(old, signal.SIGTERM)
-    except OSError:
-        pass
+    stop(old, wait=0)
     (home / INFO).unlink(missing_ok=True)
     if server:
         spawn(home, server, home / "rune-lake-server.log")
+
+
+def stop(pid: int, wait: float = 10) -> None:
+    """SIGTERM runner ``pid`` if it still is one (the runs it forked go on), and wait up
+    to ``wait`` seconds for it to end (it does within a second: its accept timeout)."""
+    try:
+        if not pid or b"rune_lake.flows.warm" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _alive(pid) and not _zombie(pid):
+        time.sleep(0.05)
+
+
+def current(home: Path) -> int:
+    """The pid of the runner now serving ``home`` (0: none)."""
+    try:
+        return int(json.loads((home / INFO).read_text())["pid"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def spawn(home: Path, server: int, log: Path) -> int:
@@ -227,10 +252,9 @@ def _alive(pid: int) -> bool:
 
 
 def _ours(home: Path) -> bool:
-    try:
-        return int(json.loads((home / INFO).read_text())["pid"]) == os.getpid()
-    except (OSError, ValueError, KeyError):
-        return False  # restarted: the socket may be the new runner's (a stale one is harmless)
+    """This runner still serves ``home`` (restarted: the socket may be the new runner's;
+    a stale one left behind is harmless)."""
+    return current(home) == os.getpid()
 
 
 def _reap() -> None:

@@ -393,13 +393,18 @@ def plan_units(
     them in this order, so a run does not end on one worker finishing a big unit that
     started last while the others idle."""
 
+    costs = {
+        id(c): rates.get(c.key, _prior(c.source.table))
+        * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
+        for c in chunks
+    }  # once per chunk: the target, the packing and the order all use them
+
     def cost(c: Chunk) -> float:
-        rate = rates.get(c.key, _prior(c.source.table))
-        return rate * sum((w.end - w.start) / timedelta(days=1) for w in c.windows)
+        return costs[id(c)]
 
     target = task_rows
     if parallelism:
-        share = sum(cost(c) for c in chunks) / (UNITS_PER_WORKER * max(1, parallelism))
+        share = sum(costs.values()) / (UNITS_PER_WORKER * max(1, parallelism))
         target = min(max(task_rows, share), max(task_rows, TASK_ROWS_MAX))
     units = pack_chunks(chunks, cost, target, group=lambda c: c.source.patient_id)
     return sorted(units, key=lambda u: -sum(cost(c) for c in u.chunks))

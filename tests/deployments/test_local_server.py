@@ -32,6 +32,16 @@ def _cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.Co
     )
 
 
+def _against(emu, env: dict[str, str]) -> dict[str, str]:
+    """``env`` pointed at the emulator ``emu``, with its demo credentials."""
+    return env | {
+        "RUNE_STREAM_URL": emu.url,
+        "RUNE_GRAPH_URL": emu.url,
+        "RUNE_ACCESS_TOKEN_ID": DEMO_ACCESS_TOKEN_ID,
+        "RUNE_ACCESS_TOKEN_SECRET": DEMO_ACCESS_TOKEN_SECRET,
+    }
+
+
 def _flow_runs(api: str) -> list[dict]:
     req = urllib.request.Request(
         f"{api}/flow_runs/filter",
@@ -82,12 +92,7 @@ def test_start_reuse_status_stop(tmp_path):
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         cfg = EmulatorConfig(seed=3, patients=1, days=1, now=now)
         with running_emulator(cfg) as emu:
-            run_env = env | {
-                "RUNE_STREAM_URL": emu.url,
-                "RUNE_GRAPH_URL": emu.url,
-                "RUNE_ACCESS_TOKEN_ID": DEMO_ACCESS_TOKEN_ID,
-                "RUNE_ACCESS_TOKEN_SECRET": DEMO_ACCESS_TOKEN_SECRET,
-            }
+            run_env = _against(emu, env)
             lake = tmp_path / "lake"
             args = ["refresh", "--lake", str(lake), "--category", "vitals", "--no-events"]
             ref = _cli(run_env, *args)
@@ -119,12 +124,7 @@ def test_a_run_starts_the_local_server_and_later_commands_reuse_it(tmp_path):
     state: dict = {}
     try:
         with running_emulator(cfg) as emu:
-            run_env = env | {
-                "RUNE_STREAM_URL": emu.url,
-                "RUNE_GRAPH_URL": emu.url,
-                "RUNE_ACCESS_TOKEN_ID": DEMO_ACCESS_TOKEN_ID,
-                "RUNE_ACCESS_TOKEN_SECRET": DEMO_ACCESS_TOKEN_SECRET,
-            }
+            run_env = _against(emu, env)
 
             def start(lake: str) -> subprocess.Popen:
                 return subprocess.Popen(
@@ -181,13 +181,7 @@ def test_temporary_leaves_no_server(tmp_path):
     env = clean_env(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     with running_emulator(EmulatorConfig(seed=3, patients=1, days=1, now=now)) as emu:
-        run_env = env | {
-            "RUNE_LAKE_LOCAL_SERVER": "temporary",
-            "RUNE_STREAM_URL": emu.url,
-            "RUNE_GRAPH_URL": emu.url,
-            "RUNE_ACCESS_TOKEN_ID": DEMO_ACCESS_TOKEN_ID,
-            "RUNE_ACCESS_TOKEN_SECRET": DEMO_ACCESS_TOKEN_SECRET,
-        }
+        run_env = _against(emu, env) | {"RUNE_LAKE_LOCAL_SERVER": "temporary"}
         args = ["refresh", "--lake", str(tmp_path / "lake"), "--category", "vitals"]
         ran = _cli(run_env, *args, "--no-events")
     assert ran.returncode == 0, ran.stdout + ran.stderr

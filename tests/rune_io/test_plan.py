@@ -175,29 +175,38 @@ def test_pack_chunks_packs_light_chunks_per_group_and_keeps_heavy_ones_alone():
         pack_chunks(chunks, lambda c: 1.0, 0)
 
 
-def test_plan_units_learns_rates_from_the_catalog():
-    from rune_io.pipeline import plan_units, rows_per_day
-
-    fast = StreamMeta(
-        "fast",
-        "p",
+def _accel(id: str, patient: str = "p", days: int = 14) -> StreamMeta:
+    """A 50 Hz watch acceleration axis from D0 over ``days`` days."""
+    return StreamMeta(
+        id,
+        patient,
         "d",
         "a",
         StreamType("acceleration", "Acceleration"),
         (("category", "motion"), ("measurement", "user")),
         D0.timestamp(),
-        (D0 + 14 * DAY).timestamp(),
+        (D0 + days * DAY).timestamp(),
     )
-    hr = StreamMeta(
-        "hr",
-        "p",
+
+
+def _heart_rate(id: str, patient: str = "p", days: int = 14) -> StreamMeta:
+    """A heart-rate stream from D0 over ``days`` days."""
+    return StreamMeta(
+        id,
+        patient,
         "d",
         "a",
         StreamType("rate-per-min", "Rate per minute"),
         (("category", "vitals"), ("measurement", "heart_rate")),
         D0.timestamp(),
-        (D0 + 14 * DAY).timestamp(),
+        (D0 + days * DAY).timestamp(),
     )
+
+
+def test_plan_units_learns_rates_from_the_catalog():
+    from rune_io.pipeline import plan_units, rows_per_day
+
+    fast, hr = _accel("fast"), _heart_rate("hr")
     chunks = chunk_windows(fast, plan_refresh(fast, None), 7)
     chunks += chunk_windows(hr, plan_refresh(hr, None), 7)
     # priors: a week of 50 Hz is heavy (alone); heart rate weeks, and the 1 us window at
@@ -224,27 +233,10 @@ def test_plan_units_learns_rates_from_the_catalog():
 def test_plan_units_put_the_heaviest_first():
     """Longest processing time first, across patients: a patient's light unit planned
     first does not make the other patient's 50 Hz weeks start last."""
-    from dataclasses import replace
 
     from rune_io.pipeline import plan_units
 
-    hr = StreamMeta(
-        "hr",
-        "p1",
-        "d",
-        "a",
-        StreamType("rate-per-min", "Rate per minute"),
-        (("category", "vitals"), ("measurement", "heart_rate")),
-        D0.timestamp(),
-        (D0 + 14 * DAY).timestamp(),
-    )
-    fast = replace(
-        hr,
-        id="fast",
-        patient_id="p2",
-        stream_type=StreamType("acceleration", "Acceleration"),
-        parameters=(("category", "motion"), ("measurement", "user")),
-    )
+    hr, fast = _heart_rate("hr", "p1"), _accel("fast", "p2")
     chunks = chunk_windows(hr, plan_refresh(hr, None), 7)
     chunks += chunk_windows(fast, plan_refresh(fast, None), 7)
     units = plan_units(chunks, {})
@@ -259,16 +251,7 @@ def test_plan_units_pack_to_the_run_parallelism():
 
     from rune_io.pipeline import plan_units
 
-    base = StreamMeta(
-        "s0",
-        "p",
-        "d",
-        "a",
-        StreamType("acceleration", "Acceleration"),
-        (("category", "motion"), ("measurement", "user")),
-        D0.timestamp(),
-        (D0 + DAY).timestamp(),
-    )
+    base = _accel("s0", days=1)
     chunks = []
     for i in range(10):
         s = replace(base, id=f"s{i}")
