@@ -225,6 +225,7 @@ def run_flow(
 
     from rune_io.settings import overrides
     from rune_lake.flows import run
+    from rune_lake.flows.heartbeats import stop_heartbeats_promptly
     from rune_lake.flows.runners import make_task_runner
     from rune_lake.flows.server import announce_reuse, temporary_server_settings
 
@@ -234,6 +235,7 @@ def run_flow(
     # the environment as this command set it (a warm runner's child imported Prefect
     # before it had this command's environment)
     prefect.context.refresh_global_settings_context()
+    stop_heartbeats_promptly()  # the run ends with its last task, not up to 1 s later
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
