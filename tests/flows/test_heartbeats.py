@@ -25,7 +25,11 @@ def _quick() -> int:
     return 1
 
 
-def test_a_cli_flow_run_returns_without_joining_its_heartbeat_thread():
+def test_a_cli_flow_run_returns_without_joining_its_heartbeat_thread(monkeypatch):
+    import prefect.flow_engine as engine
+
+    # Prefect's own function again after the test: the other flow tests run unpatched
+    monkeypatch.setattr(engine, "_send_heartbeats", engine._send_heartbeats)
     assert stop_heartbeats_promptly()
     assert stop_heartbeats_promptly()  # idempotent: applied once
     with patched_environ({"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}):
