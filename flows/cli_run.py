@@ -255,7 +255,7 @@ def run_flow(
 
     try:
         runs = dict(settings or {})
-        if workers:  # the plan packs a few units per worker (RUNE_LAKE_WORKERS in the flow)
+        if workers:  # the plan packs about one unit per worker (RUNE_LAKE_WORKERS in the flow)
             runs["RUNE_LAKE_WORKERS"] = str(workers)
         with overrides(runs), temporary_server_settings(), prefect_api_for_runner(runner):
             flow = fn.with_options(task_runner=make_task_runner(runner, workers))

@@ -52,7 +52,7 @@ def plan_run(
 ) -> pipeline.RunPlan:
     """Record the streams discovered, read the catalog once (a snapshot) and plan
     ``job`` over the sources: the streams and, if asked, each patient's events, in a
-    few work units per worker (``parallelism``)."""
+    about one work unit per worker (``parallelism``)."""
     cat = Catalog(runtime.lake(lake_url))
     cat.record_streams(streams, run_id)
     snapshot = cat.snapshot(coverage=job.coverage)  # the run's one read of the catalog

@@ -136,7 +136,7 @@ def plan_run(
     job: Job, sources: Sequence[Source], snapshot: Snapshot, parallelism: int | None = None
 ) -> RunPlan:
     """``job``'s chunks over ``sources``, packed into work units by the rows per day
-    the catalog measured, a few per worker when ``parallelism`` is given."""
+    the catalog measured, about one per worker when ``parallelism`` is given."""
     units = plan_units(
         job.plan(sources, snapshot), snapshot.rows_per_day(), parallelism=parallelism
     )

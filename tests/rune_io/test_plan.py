@@ -244,25 +244,36 @@ def test_plan_units_put_the_heaviest_first():
 
 
 def test_plan_units_pack_to_the_run_parallelism():
-    """With the run's workers, units aim at a few per worker: ten 50 Hz days of one
-    patient (a prior of 4.32 M rows each) are 10 units alone, 4 for one worker; another
-    patient's chunks never join them."""
+    """With the run's workers, units aim at about one per worker (never above
+    TASK_ROWS_MAX rows): ten 50 Hz days of one patient (a prior of 4.32 M rows each) are
+    10 units alone, 1 for one worker, 2 for two, 5 for four; another patient's chunks
+    never join them."""
     from dataclasses import replace
 
     from rune_io.pipeline import plan_units
+    from rune_io.pipeline.plan import TASK_ROWS_MAX
 
     base = _accel("s0", days=1)
-    chunks = []
-    for i in range(10):
-        s = replace(base, id=f"s{i}")
-        chunks += chunk_windows(s, plan_refresh(s, None), 7)
+
+    def days(n: int) -> list:
+        out = []
+        for i in range(n):
+            s = replace(base, id=f"s{i}")
+            out += chunk_windows(s, plan_refresh(s, None), 7)
+        return out
+
+    chunks = days(10)
     assert len(plan_units(chunks, {})) == 10
-    # 1 worker: units of ~10/3 days, packed greedily (3 + 3 + 3 + 1)
-    one = plan_units(chunks, {}, parallelism=1)
-    assert sorted(len(u.chunks) for u in one) == [1, 3, 3, 3]
-    # 2 workers: ~10/6 days a unit: 2 days overflow it, so the days stay alone again;
-    # no run gets fewer units than its workers could take
-    assert len(plan_units(chunks, {}, parallelism=2)) == 10
+    # 1 worker: the whole 43.2 M rows in one unit
+    assert [len(u.chunks) for u in plan_units(chunks, {}, parallelism=1)] == [10]
+    # 2 workers: ~21.6 M rows a unit, five days each
+    assert [len(u.chunks) for u in plan_units(chunks, {}, parallelism=2)] == [5, 5]
+    # 4 workers: ~10.8 M rows a unit, two days each
+    assert [len(u.chunks) for u in plan_units(chunks, {}, parallelism=4)] == [2] * 5
+    # a unit never aims above TASK_ROWS_MAX: 15 days (64.8 M rows) on 1 worker are 2
+    big = plan_units(days(15), {}, parallelism=1)
+    assert [len(u.chunks) for u in big] == [11, 4]  # the heavier first
+    assert 11 * 4_320_000 <= TASK_ROWS_MAX < 12 * 4_320_000
     other = replace(base, id="q", patient_id="q")
     mixed = plan_units(
         chunks + chunk_windows(other, plan_refresh(other, None), 7), {}, parallelism=1
