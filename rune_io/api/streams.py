@@ -72,19 +72,23 @@ def stream_path(stream_id: str) -> str:
 class _Prefetcher:
     """Fetch pages in a background thread, at most ``depth`` ahead of the consumer.
 
-    The next page's request goes out as soon as the previous response is in, so its
-    download overlaps with the parsing of the previous one. Errors re-raise in the
-    consumer; :meth:`close` stops the thread (consumer finished early or failed).
+    ``pages`` yields ``(token sent, response, more)``, ``more`` saying whether the
+    response names a next page. The first page is fetched in the consumer's thread: a
+    window that fits in one page (most windows of a refresh: a day of heart rate, a
+    month of symptoms) is one request and no thread. If more pages follow, a thread
+    fetches them from then on, so the next page's request goes out as soon as the
+    previous response is in and its download overlaps with the parsing of the previous
+    one. Errors re-raise in the consumer; :meth:`close` stops the thread (consumer
+    finished early or failed).
     """
 
     _END = object()
 
-    def __init__(self, pages: Iterator[tuple[str | None, Response]], depth: int = 1) -> None:
+    def __init__(self, pages: Iterator[tuple[str | None, Response, bool]], depth: int = 1) -> None:
         self._pages = pages
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rune_io-prefetch", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
     def _put(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -105,16 +109,33 @@ class _Prefetcher:
             self._put(exc)
 
     def __iter__(self) -> Iterator[tuple[str | None, Response]]:
+        first = next(self._pages, None)  # in this thread: its errors raise here
+        if first is None:
+            return
+        sent, resp, more = first
+        if not more:  # one page: no thread (a page the server did not announce is
+            yield sent, resp  # still read, in this thread)
+            for sent, resp, _ in self._pages:
+                yield sent, resp
+            return
+        self._thread = threading.Thread(target=self._run, name="rune_io-prefetch", daemon=True)
+        self._thread.start()
+        yield sent, resp
         while True:
             item = self._queue.get()
             if item is self._END:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield item[0], item[1]
 
     def close(self) -> None:
         self._stop.set()
+        if self._thread is None:  # the page loop ran (if at all) in this thread
+            close = getattr(self._pages, "close", None)
+            if close is not None:
+                close()
+            return
         while True:  # unblock a producer waiting on a full queue
             try:
                 self._queue.get_nowait()
@@ -168,15 +189,15 @@ class StreamReader:
     @staticmethod
     def _fetch(
         http: HttpClient, url: str, params: dict[str, Any], start: str | None, call: str
-    ) -> Iterator[tuple[str | None, Response]]:
-        """Yield ``(page token sent, response)`` per page (from page token ``start`` if
-        given) through the one page loop: bodies read whole (truncation retried), not
-        parsed (the prefetching consumer parses them)."""
+    ) -> Iterator[tuple[str | None, Response, bool]]:
+        """Yield ``(page token sent, response, another page follows)`` per page (from
+        page token ``start`` if given) through the one page loop: bodies read whole
+        (truncation retried), not parsed (the prefetching consumer parses them)."""
         pager = HeaderCursor(param="page_token", start=start)
         sent = start
         for resp, _ in paginate(http, url, params, pager, call=call):
             nxt = pager.cursor
-            yield sent, resp
+            yield sent, resp, nxt is not None
             sent = nxt
 
     def read(

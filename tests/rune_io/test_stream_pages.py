@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
 import pytest
@@ -141,6 +142,37 @@ def test_nan_is_a_float_and_only_an_empty_cell_is_null():
     assert b.column("count").to_pylist() == [None, 7]
     assert b.column("state").to_pylist() == ["NA", ""]
     assert b.column("ok").to_pylist() == [None, True]
+
+
+def test_a_one_page_window_starts_no_prefetch_thread(server, client, monkeypatch):
+    """The first page is read in the caller's thread; a thread fetches ahead only once
+    the server names a next page (most windows of a refresh are one page)."""
+    import threading
+
+    from rune_io.api import streams
+
+    started: list[str] = []
+
+    class Recorded(threading.Thread):
+        def start(self) -> None:
+            if self.name.startswith("rune_io-"):  # (the scripted server's threads too)
+                started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(streams.threading, "Thread", Recorded)
+    server.script(Reply(200, HEADER + rows(0, 3)))
+    got = [b.num_rows for b in client.streams.read(STREAM, T0, T0 + timedelta(hours=1))]
+    assert got == [3] and len(server.seen) == 1 and started == []
+    server.reset()
+    server.script(
+        Reply(200, HEADER + rows(0, 3), {"X-Rune-Next-Page-Token": "t1"}),
+        Reply(200, HEADER + rows(3, 2), {"X-Rune-Next-Page-Token": "t2"}),
+        Reply(200, HEADER + rows(5, 1)),
+    )
+    got = [b.num_rows for b in client.streams.read(STREAM, T0, T0 + timedelta(hours=1))]
+    assert got == [3, 2, 1] and started == ["rune_io-prefetch"]
+    tokens = [parse_qs(urlsplit(r.path).query).get("page_token") for r in server.seen]
+    assert tokens == [None, ["t1"], ["t2"]]
 
 
 def test_limit_is_sent_and_enforced(server, client):
