@@ -243,7 +243,7 @@ def rows_of(label: str, text: str) -> int | None:
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     emus: list[subprocess.Popen] = []
-    results: dict = {"rounds": [], "load": []}
+    results: dict = {"rounds": [], "load": [], "load_before": os.getloadavg()[0]}
     envs: dict[str, dict[str, str]] = {}
     try:
         emu, cohort = start_emulator(args.patients, args.days, args.page_size)
@@ -295,6 +295,7 @@ def render(args, res: dict, before: dict | None = None) -> str:
     rows = {label: res["rounds"][0][label].get("rows") for label in res["rounds"][0]}
     raw = min(m["cohort_raw_1"], m["cohort_raw_4"])
     loads = ", ".join(f"{a:.1f}-{b:.1f}" for a, b in res["load"])
+    idle = f"before the bench {res['load_before']:.2f}, " if "load_before" in res else ""
 
     def met(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -337,9 +338,10 @@ def render(args, res: dict, before: dict | None = None) -> str:
         "--json before.json` times another checkout, `--before before.json` shows it side by "
         "side).",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} / "
-        f"{os.cpu_count()} CPUs / Python {platform.python_version()}; load average (1 min) "
-        f"before-after each round: {loads} (the 2 CPUs were shared with other engineers' work).",
+        f"Measured {res.get('measured_at') or f'{datetime.now(UTC):%Y-%m-%d %H:%M}'} UTC on "
+        f"{platform.machine()} / {os.cpu_count()} CPUs / Python {platform.python_version()}; "
+        f"load average (1 min) {idle}before-after each round: {loads} (a round's load is "
+        "mostly its own jobs: each keeps one to two CPUs busy).",
         "",
         "| job | median (s) | peak RSS (MB) | rows |"
         + (" before: median (s) | before: peak RSS (MB) |" if before else ""),
@@ -355,6 +357,8 @@ def render(args, res: dict, before: dict | None = None) -> str:
                 else " - | - |"
             )
         lines.append(row)
+    if before:
+        lines += ["", f"Before: {before['what']}."]
     lines += [
         "",
         f"Whole cohort (nothing configured, a later command): `refresh` is **{x_cohort:.2f}x "
@@ -399,10 +403,14 @@ def main() -> None:
     p.add_argument("--from-json", help="render these results instead of running")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the emulators too
-    if args.from_json:
-        res = json.loads(Path(args.from_json).read_text())["results"]
+    if args.from_json:  # rendered with the options it was measured with
+        saved = json.loads(Path(args.from_json).read_text())
+        res = saved["results"]
+        for key in ("patients", "days", "page_size", "rounds"):
+            setattr(args, key, saved["args"][key])
     else:
         res = run(args)
+        res["measured_at"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}))
     before = json.loads(Path(args.before).read_text())["results"] if args.before else None
     if before:
