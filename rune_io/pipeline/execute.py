@@ -91,15 +91,14 @@ def run_chunk(
             res.rows += entry.rows
             res.files += 1
             res.bytes += entry.bytes
-    log.info(
-        "%s %s: %d windows, %d rows, %d files",
-        res.table,
-        chunk.label,
-        len(res.landed),
-        res.rows,
-        res.files,
-    )
+    log.debug("%s", _chunk_line(chunk, res))  # run_unit logs its chunks in one record
     return res
+
+
+def _chunk_line(chunk: Chunk, res: ChunkResult) -> str:
+    return (
+        f"{res.table} {chunk.label}: {len(res.landed)} windows, {res.rows} rows, {res.files} files"
+    )
 
 
 @dataclass(frozen=True)
@@ -173,4 +172,23 @@ def run_unit(
         pending = failed
         if not pending:
             break
+    _log_unit(unit, results)
     return results
+
+
+def _log_unit(unit: WorkUnit, results: list[ChunkResult]) -> None:
+    """One record for the unit, a line per chunk: a record costs the run's process and
+    the Prefect server more than its length (measured: one record per chunk, 114 in a
+    demo refresh, cost ~0.1 s of its 3.2 s)."""
+    failed = sum(not r.ok for r in results)
+    log.info(
+        "%d chunks, %d rows, %d files%s:\n%s",
+        len(results),
+        sum(r.rows for r in results),
+        sum(r.files for r in results),
+        f", {failed} failed" if failed else "",
+        "\n".join(
+            "  " + _chunk_line(c, r) + ("" if r.ok else f" (failed: {r.error})")
+            for c, r in zip(unit.chunks, results, strict=True)
+        ),
+    )

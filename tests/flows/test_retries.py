@@ -6,6 +6,7 @@ emulator, over real HTTP."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from urllib.parse import unquote
@@ -97,9 +98,11 @@ def test_a_transient_chunk_failure_is_retried_alone_on_dask(tmp_path):
     _check_retried_alone(tmp_path, lambda: runners.dask_task_runner(n_workers=2))
 
 
-def test_an_outage_longer_than_the_retries_is_reported_and_the_rest_lands(tmp_path):
+def test_an_outage_longer_than_the_retries_is_reported_and_the_rest_lands(tmp_path, caplog):
     """Failing more requests than a unit's retries absorb (tests: 1 retry): the chunk is
-    reported, the unit's other chunks land, each fetched once."""
+    reported, the unit's other chunks land, each fetched once. Each unit logs one record,
+    a line per chunk, the failed one marked."""
+    caplog.set_level(logging.INFO, logger="rune_io.pipeline")
     with emulator(patients=1, days=2) as emu:
         light = [s for s in emu.cohort.streams if category(s) in CATEGORIES]
         bad = sorted(s.id for s in light if category(s) == "neural")[0]
@@ -115,6 +118,16 @@ def test_an_outage_longer_than_the_retries_is_reported_and_the_rest_lands(tmp_pa
         assert {f["stream"] for f in exc.report.failures} == {bad}
         got = data_requests(emu)
         assert got[bad] == 2 * ATTEMPTS  # the first attempt and one retry, ATTEMPTS each
+        units = [
+            r.getMessage().splitlines()
+            for r in caplog.records
+            if r.name == "rune_io.pipeline" and r.levelno == logging.INFO
+        ]
+        assert len(units) == exc.report.tasks
+        lines = [line for unit in units for line in unit[1:]]
+        assert len(lines) == exc.report.chunks
+        assert len([line for line in lines if "(failed: " in line]) == 1
+        assert sum(", 1 failed:" in unit[0] for unit in units) == 1
         for s in light:
             if s.id != bad:
                 assert_lake_equals_truth(str(tmp_path / "lake"), emu, s)
