@@ -26,8 +26,6 @@ lost or read twice.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -47,6 +45,7 @@ from rune_io.api.parallel_read import (
     split_window,
     worker_http,
 )
+from rune_io.api.prefetch import Prefetcher
 from rune_io.errors import DataError, UsageError
 from rune_io.faults import crash_point
 from rune_io.times import TimeLike, to_unix_ns, to_utc
@@ -67,81 +66,6 @@ log = logging.getLogger("rune_io.api.streams")
 def stream_path(stream_id: str) -> str:
     """URL path of a stream's data (the id is percent-encoded)."""
     return f"/v2/streams/{quote(stream_id, safe='')}"
-
-
-class _Prefetcher:
-    """Fetch pages in a background thread, at most ``depth`` ahead of the consumer.
-
-    ``pages`` yields ``(token sent, response, more)``, ``more`` saying whether the
-    response names a next page. The first page is fetched in the consumer's thread: a
-    window that fits in one page (most windows of a refresh: a day of heart rate, a
-    month of symptoms) is one request and no thread. If more pages follow, a thread
-    fetches them from then on, so the next page's request goes out as soon as the
-    previous response is in and its download overlaps with the parsing of the previous
-    one. Errors re-raise in the consumer; :meth:`close` stops the thread (consumer
-    finished early or failed).
-    """
-
-    _END = object()
-
-    def __init__(self, pages: Iterator[tuple[str | None, Response, bool]], depth: int = 1) -> None:
-        self._pages = pages
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for item in self._pages:
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            self._put(exc)
-
-    def __iter__(self) -> Iterator[tuple[str | None, Response]]:
-        first = next(self._pages, None)  # in this thread: its errors raise here
-        if first is None:
-            return
-        sent, resp, more = first
-        if not more:  # one page: no thread (a page the server did not announce is
-            yield sent, resp  # still read, in this thread)
-            for sent, resp, _ in self._pages:
-                yield sent, resp
-            return
-        self._thread = threading.Thread(target=self._run, name="rune_io-prefetch", daemon=True)
-        self._thread.start()
-        yield sent, resp
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item[0], item[1]
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is None:  # the page loop ran (if at all) in this thread
-            close = getattr(self._pages, "close", None)
-            if close is not None:
-                close()
-            return
-        while True:  # unblock a producer waiting on a full queue
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._thread.join(timeout=5)
 
 
 class StreamReader:
@@ -296,7 +220,7 @@ class StreamReader:
 
         resume = start_token  # also: page_token of a page that failed to parse
         if prefetch:
-            fetcher = _Prefetcher(self._fetch(http, url, params, start_token, where))
+            fetcher = Prefetcher(self._fetch(http, url, params, start_token, where))
             try:
                 for sent, resp in fetcher:
                     try:

@@ -4,7 +4,8 @@
   (:class:`Selection` says which part of the cohort).
 - :mod:`~rune_io.pipeline.sources`: what a run reads: sources, each a data stream or one
   patient's events, with its lake table, partitioning and fetch.
-- :mod:`~rune_io.pipeline.plan`: time windows per source, chunks, and tasks of similar cost.
+- :mod:`~rune_io.pipeline.plan`: time windows per source, and chunks of them.
+- :mod:`~rune_io.pipeline.units`: chunks packed into work units (tasks) of similar cost.
 - :mod:`~rune_io.pipeline.jobs`: what a run is asked for (a refresh, a backfill) and the
   plan it makes of that against the catalog's snapshot.
 - :mod:`~rune_io.pipeline.execute`: fetch each window and write its lake partition.
@@ -17,7 +18,7 @@ The Prefect tasks in ``tasks/`` wrap these; nothing here imports Prefect.
 from rune_io.pipeline.discover import Selection, discover, select_patients
 from rune_io.pipeline.execute import ChunkResult, UnitRetry, run_chunk, run_unit
 from rune_io.pipeline.jobs import BackfillJob, Job, RefreshJob, RunPlan, plan_run
-from rune_io.pipeline.plan import Chunk, WorkUnit, plan_chunks, plan_units, rows_per_day
+from rune_io.pipeline.plan import Chunk, plan_chunks
 from rune_io.pipeline.report import RunReport, conclude, new_watermarks, summarize
 from rune_io.pipeline.sources import (
     EventsSource,
@@ -28,6 +29,7 @@ from rune_io.pipeline.sources import (
     lake_table,
     work_sources,
 )
+from rune_io.pipeline.units import WorkUnit, plan_units, rows_per_day
 
 __all__ = [
     "BackfillJob",

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from rune_io.errors import RuneIOError, UsageError, is_transient
 from rune_io.lake.storage import Lake
-from rune_io.pipeline.plan import Chunk, Window, WorkUnit
+from rune_io.pipeline.plan import Chunk, Window
 from rune_io.pipeline.sources import Source
+from rune_io.pipeline.units import WorkUnit
 
 if TYPE_CHECKING:
     from rune_io.api.client import RuneClient
@@ -91,14 +92,7 @@ def run_chunk(
             res.rows += entry.rows
             res.files += 1
             res.bytes += entry.bytes
-    log.debug("%s", _chunk_line(chunk, res))  # run_unit logs its chunks in one record
-    return res
-
-
-def _chunk_line(chunk: Chunk, res: ChunkResult) -> str:
-    return (
-        f"{res.table} {chunk.label}: {len(res.landed)} windows, {res.rows} rows, {res.files} files"
-    )
+    return res  # run_unit logs its chunks, one record for them all
 
 
 @dataclass(frozen=True)
@@ -188,7 +182,8 @@ def _log_unit(unit: WorkUnit, results: list[ChunkResult]) -> None:
         sum(r.files for r in results),
         f", {failed} failed" if failed else "",
         "\n".join(
-            "  " + _chunk_line(c, r) + ("" if r.ok else f" (failed: {r.error})")
+            f"  {r.table} {c.label}: {len(r.landed)} windows, {r.rows} rows, {r.files} files"
+            + ("" if r.ok else f" (failed: {r.error})")
             for c, r in zip(unit.chunks, results, strict=True)
         ),
     )

@@ -19,14 +19,13 @@ from rune_io.lake.snapshot import month_before, stream_bounds
 from rune_io.pipeline.plan import (
     Chunk,
     Window,
-    WorkUnit,
     chunk_windows,
     data_bounds,
     plan_backfill,
     plan_chunks,
-    plan_units,
 )
 from rune_io.pipeline.sources import Source, lake_partitioning
+from rune_io.pipeline.units import WorkUnit, plan_units
 from rune_io.times import to_utc
 
 

@@ -159,7 +159,8 @@ def test_monthly_partitions_refetch_the_open_month_whole():
 
 def test_pack_chunks_packs_light_chunks_per_group_and_keeps_heavy_ones_alone():
     from rune_io.pipeline import StreamSource
-    from rune_io.pipeline.plan import Chunk, pack_chunks
+    from rune_io.pipeline.plan import Chunk
+    from rune_io.pipeline.units import pack_chunks
 
     def ch(sid, n=1):
         src = StreamSource(stream(D0, D0 + n * DAY, sid))
@@ -251,7 +252,7 @@ def test_plan_units_pack_to_the_run_parallelism():
     from dataclasses import replace
 
     from rune_io.pipeline import plan_units
-    from rune_io.pipeline.plan import TASK_ROWS_MAX
+    from rune_io.pipeline.units import TASK_ROWS_MAX
 
     base = _accel("s0", days=1)
 

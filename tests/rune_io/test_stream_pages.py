@@ -149,7 +149,7 @@ def test_a_one_page_window_starts_no_prefetch_thread(server, client, monkeypatch
     the server names a next page (most windows of a refresh are one page)."""
     import threading
 
-    from rune_io.api import streams
+    from rune_io.api import prefetch
 
     started: list[str] = []
 
@@ -159,7 +159,7 @@ def test_a_one_page_window_starts_no_prefetch_thread(server, client, monkeypatch
                 started.append(self.name)
             super().start()
 
-    monkeypatch.setattr(streams.threading, "Thread", Recorded)
+    monkeypatch.setattr(prefetch.threading, "Thread", Recorded)
     server.script(Reply(200, HEADER + rows(0, 3)))
     got = [b.num_rows for b in client.streams.read(STREAM, T0, T0 + timedelta(hours=1))]
     assert got == [3] and len(server.seen) == 1 and started == []
