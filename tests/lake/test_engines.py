@@ -261,3 +261,60 @@ def test_spark_reads_ns_and_types(tmp_path, spark):
     for r in rows:  # Spark hands out naive local datetimes; compare as UTC instants
         r["time"] = r["time"].astimezone(UTC)
     check_mixed(rows)
+
+
+# ------------------------------------------- files of two writer versions in one table
+
+
+def build_two_vintages(lake, monkeypatch):
+    """Day 1 as the writer writes now; day 2 as main wrote until 2026-12-02: zstd on
+    every column and nullable constant columns (an existing lake that keeps growing)."""
+    from rune_io.lake import sink
+
+    stream = make_stream("s-1", PATIENT, "eb#8c31", axis="x")
+    write_stream_partition(
+        lake, stream, DAYS[0], make_batches(stream, day_start(DAYS[0]), 900), run_id="r"
+    )
+    current = sink.PartitionSink._set_schema
+
+    def old_set_schema(self, schema):
+        current(self, schema)
+        self.write_schema = pa.schema([f.with_nullable(True) for f in self.write_schema])
+        self.options |= {"compression": "zstd", "compression_level": 3}
+
+    with monkeypatch.context() as m:
+        m.setattr(sink.PartitionSink, "_set_schema", old_set_schema)
+        write_stream_partition(
+            lake, stream, DAYS[1], make_batches(stream, day_start(DAYS[1]), 700), run_id="r"
+        )
+    Catalog(lake).commit("r")
+    paths = sorted(r["path"] for r in Catalog(lake).files().to_pylist())
+    schemas = [pq.read_schema(lake.path(p)) for p in paths]
+    assert [s.field("stream_id").nullable for s in schemas] == [False, True]  # two vintages
+    return paths
+
+
+def test_files_of_both_writer_versions_read_as_one_table(tmp_path, monkeypatch):
+    import pandas as pd
+
+    lake = open_lake(str(tmp_path / "lake"))
+    build_two_vintages(lake, monkeypatch)
+    table = f"{lake.root}/{TABLE}"
+    got = duckdb.sql(
+        f"select stream_id, count(*), count(distinct date) from read_parquet("
+        f"'{table}/**/*.parquet', hive_partitioning=true) group by stream_id"
+    ).fetchall()
+    assert got == [("s-1", 1600, 2)]
+    # pyarrow takes the schema of the first file (required constants), reads both
+    t = pq.read_table(table)
+    assert t.num_rows == 1600 and set(t.column("device_id").to_pylist()) == {"eb#8c31"}
+    assert pd.read_parquet(table)["axis"].tolist() == ["x"] * 1600
+
+
+@pytest.mark.spark
+def test_spark_reads_files_of_both_writer_versions(tmp_path, spark, monkeypatch):
+    lake = open_lake(str(tmp_path / "lake"))
+    build_two_vintages(lake, monkeypatch)
+    df = spark.read.parquet(f"{lake.root}/{TABLE}")
+    rows = df.groupBy("stream_id", "device_id", "axis").count().collect()
+    assert [tuple(r) for r in rows] == [("s-1", "eb#8c31", "x", 1600)]
