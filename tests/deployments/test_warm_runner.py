@@ -92,6 +92,9 @@ def test_refresh_runs_warm_with_the_commands_own_environment_and_directory(warm,
     code, out, err = _run(env, "refresh", "--lake", "lake", "--no-events", cwd=tmp_path)
     assert code == 0, out + err
     assert _forked(home) == 1, "the command did not run in the warm runner"
+    log = (home / "rune-lake-server.log").read_text(errors="replace")
+    frozen = int(log.split(" objects frozen for the commands")[0].rsplit(" ", 1)[1])
+    assert frozen > 50_000  # Prefect's and the flows' objects: no child's collector walks them
     assert "using the local Prefect server" in err
     assert "windows landed" in out and "vitals__heart_rate__rate_per_min" in out
     assert (tmp_path / "lake" / "_catalog").is_dir()  # the command's directory, not the runner's
