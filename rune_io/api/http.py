@@ -92,6 +92,34 @@ class Response:
             ) from None
 
 
+class _Session(requests.Session):
+    """A ``requests.Session`` that reads the environment's proxy and CA-bundle settings
+    once per origin (scheme and host), not on every request.
+
+    requests re-reads them for each request (``merge_environment_settings``: every
+    ``*_proxy`` variable, ``NO_PROXY`` matching, ``REQUESTS_CA_BUNDLE``): 0.5 ms a
+    request, 0.1 s of CPU with the GIL held in a whole-cohort refresh of the default
+    cohort (cProfile). The result is the same; a variable changed while a client lives
+    is seen by the next client.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple, Any] = {}  # requests' settings, per origin
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        if proxies:  # per-request proxies: requests' own merge
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        key = (urlsplit(url)[:2], stream, verify, cert)
+        got = self._environment.get(key)
+        if got is None:
+            got = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = got
+        return {**got, "proxies": dict(got["proxies"])}
+
+
 class HttpClient:
     """A pooled session with timeouts, auth headers and the retry policy.
 
@@ -113,7 +141,7 @@ class HttpClient:
         self.settings = settings
         self.policy = policy or settings.retry_policy
         self.sleep = sleep
-        self.session = session or requests.Session()
+        self.session = session or _Session()
         adapter = HTTPAdapter(
             pool_connections=4, pool_maxsize=settings.pool_size, max_retries=0, pool_block=False
         )

@@ -247,3 +247,30 @@ def test_page_until_empty(server, http):
     ]
     assert out == [b"time,x\n1,2\n", b"time,x\n3,4\n", b""]
     assert [s.path for s in server.seen] == ["/c?page=0", "/c?page=1", "/c?page=2"]
+
+
+def test_proxy_environment_is_honoured_and_read_once_per_origin(server, fake_sleep, monkeypatch):
+    import requests.sessions
+
+    reads: list[str] = []
+    real = requests.sessions.get_environ_proxies
+
+    def counting(url, no_proxy=None):
+        reads.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counting)
+    monkeypatch.setenv("HTTP_PROXY", server.url)  # the scripted server plays the proxy
+    monkeypatch.setenv("NO_PROXY", "127.0.0.3")
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    server.script(Reply(200, b"a"), Reply(200, b"b"), Reply(200, b"c"))
+    policy = RetryPolicy(max_attempts=1, base=0.1, cap=0.1, jitter=False)
+    with HttpClient(make_settings(server.url), policy=policy, sleep=fake_sleep) as http:
+        got = [http.get(f"http://127.0.0.2:9/p{i}").content for i in range(3)]
+        assert got == [b"a", b"b", b"c"]  # through the proxy: nothing listens on :9
+        assert [s.path for s in server.seen] == [f"http://127.0.0.2:9/p{i}" for i in range(3)]
+        with pytest.raises(TransientError):  # NO_PROXY: direct, and refused
+            http.get("http://127.0.0.3:9/direct")
+    assert len(server.seen) == 3
+    assert reads == ["http://127.0.0.2:9/p0", "http://127.0.0.3:9/direct"]  # once per origin
