@@ -235,29 +235,32 @@ def _staging_file(lake: Lake) -> str:
     return os.path.join(tempfile.gettempdir(), f"rune-lake-{name}")
 
 
-def _sha256_file(path: str) -> str:
+def _settle(path: str, checksum: bool, sync: bool) -> str:
+    """The file's sha256 (if ``checksum``) and its data on disk (if ``sync``), in one open."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
+        while checksum and (chunk := f.read(_CHUNK)):
             h.update(chunk)
-    return "sha256:" + h.hexdigest()
+        if sync:
+            os.fsync(f.fileno())
+    return "sha256:" + h.hexdigest() if checksum else ""
 
 
 @contextmanager
-def atomic_file(lake: Lake, rel: str) -> Iterator[tuple[str, Published]]:
+def atomic_file(lake: Lake, rel: str, *, checksum: bool = True) -> Iterator[tuple[str, Published]]:
     """Yield ``(local staging path, result)``; write the file there. On normal exit the
-    file is published at ``rel`` in one step and ``result`` holds its size and checksum;
-    on an exception nothing is published and the staging file is removed."""
+    file is published at ``rel`` in one step and ``result`` holds its size and checksum
+    (with ``checksum=False``: no checksum, ""); on an exception nothing is published and
+    the staging file is removed."""
     tmp = _staging_file(lake)
     result = Published()
     try:
         yield tmp, result
         result.bytes = os.path.getsize(tmp)
-        result.checksum = _sha256_file(tmp)
         final = lake.path(rel)
+        if checksum or lake.is_local:
+            result.checksum = _settle(tmp, checksum, sync=lake.is_local)
         if lake.is_local:
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
         else:
@@ -339,7 +342,7 @@ def path_lock(lake: Lake, rel: str) -> Iterator[None]:
 def put_bytes(lake: Lake, rel: str, data: bytes) -> None:
     """Publish a small object atomically (local: temp + rename; remote: one PUT)."""
     if lake.is_local:
-        with atomic_file(lake, rel) as (tmp, _):
+        with atomic_file(lake, rel, checksum=False) as (tmp, _):
             with open(tmp, "wb") as f:
                 f.write(data)
     else:
