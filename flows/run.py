@@ -4,7 +4,15 @@ fetch the work units (fanned out over the flow's task runner), commit, report.
 :func:`load` runs inside a flow and is a few task calls: every side effect (the lake,
 the catalog, the APIs, the summary artifacts) happens in a task (``rune_lake.tasks``);
 what a run is asked for is a :class:`rune_io.pipeline.Job` each flow makes from its
-parameters. In-process callers (the CLI's progress bars) watch a run with
+parameters.
+
+Large values (the streams, the plan, the results, the report; a work unit, on the
+thread runner) go to their tasks ``quote``-d: Prefect would otherwise walk every element of every parameter twice
+per task, to find upstream task runs and to resolve futures (0.3 s of CPU with the GIL
+held in a whole-cohort refresh of the demo's cohort, cProfile). So the run's graph in
+the UI shows its task runs in time order without data edges; passing the upstream
+states as ``wait_for`` instead would walk their results the same way (measured: 0.1 s).
+In-process callers (the CLI's progress bars) watch a run with
 :func:`progress_to`.
 """
 
@@ -16,10 +24,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import TypeVar, cast
 
 from prefect import get_run_logger
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from rune_io import pipeline
 from rune_io.errors import RuneIOError
@@ -29,6 +41,24 @@ from rune_lake.tasks import rune as rt
 from rune_lake.tasks.artifacts import RunArtifacts, report_run
 from rune_lake.tasks.logs import forward_rune_io_logs
 from rune_lake.tasks.rune import Progress
+
+T = TypeVar("T")
+
+
+def unwalked(value: T) -> T:
+    """``value`` as a task argument that Prefect does not walk (``quote``: the task gets
+    ``value`` itself)."""
+    return cast(T, quote(value))
+
+
+def unwalked_in_threads(value: T) -> T:
+    """:func:`unwalked` for a task submitted to the flow's own threads; as it is for
+    another task runner (Dask rebuilds a ``quote``, a named tuple, as a plain tuple on
+    its way to a worker)."""
+    ctx = FlowRunContext.get()
+    threads = ctx is not None and isinstance(ctx.task_runner, ThreadPoolTaskRunner)
+    return unwalked(value) if threads else value
+
 
 #: The observer of the runs started in this context (see :func:`progress_to`).
 _observer: ContextVar[Progress | None] = ContextVar("rune_lake_progress", default=None)
@@ -81,19 +111,15 @@ def load(
     prepared = lt.prepare_lake(lake, run_id, params)
     patients, streams = rt.discover(selection, credentials_block, api_limit, progress)
     plan = lt.plan_run(
-        lake, run_id, job, patients, streams, selection.include_events, WORKERS.get()
-    )
+        lake, run_id, job, unwalked(patients), unwalked(streams), selection.include_events,
+        WORKERS.get(),
+    )  # fmt: skip
     results = fetch(job.kind, lake, run_id, plan, credentials_block, api_limit, progress)
     report = lt.commit_run(
-        lake,
-        run_id,
-        job,
-        plan,
-        results,
-        started=t0,
+        lake, run_id, job, unwalked(plan), unwalked(results), started=t0,
         storage_retries_before=prepared["storage_retries"],
-    )
-    report_run(report)
+    )  # fmt: skip
+    report_run(unwalked(report))
     if not report.ok:
         raise IncompleteRun(report)
     get_run_logger().info(report.text())
@@ -131,7 +157,9 @@ def fetch(
     try:
         artifacts.progress_start(f"{kind} {run_id}: tasks done, of {total}")
         futures = [
-            rt.fetch_unit.submit(lake, u, run_id, delays, credentials_block, api_limit)
+            rt.fetch_unit.submit(
+                lake, unwalked_in_threads(u), run_id, delays, credentials_block, api_limit
+            )
             for u in units
         ]
         index = {f.task_run_id: i for i, f in enumerate(futures)}

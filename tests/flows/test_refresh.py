@@ -176,3 +176,32 @@ def test_run_artifacts_are_created(tmp_path):
     table = next(a for a in arts if a.type == "table")
     assert table.key == "rune-lake-refresh-summary"
     assert "symptom__tremor" in str(table.data)
+
+
+def test_prefect_never_walks_the_streams_or_the_plan(tmp_path, monkeypatch):
+    """Large task arguments are quote-d: Prefect's parameter walks (finding upstream task
+    runs, resolving futures) would visit every stream, chunk and result of the run."""
+    import prefect.utilities.engine as engine
+
+    from rune_io.api.models import StreamMeta
+    from rune_io.pipeline import ChunkResult, RunPlan
+
+    seen: list[str] = []
+    real = engine.visit_collection
+
+    def watching(expr, visit_fn, *args, **kwargs):
+        if kwargs.get("max_depth", -1) >= 0:  # a bounded walk: a task's return value
+            return real(expr, visit_fn, *args, **kwargs)
+
+        def visit(obj, *rest):
+            if isinstance(obj, StreamMeta | RunPlan | ChunkResult):
+                seen.append(type(obj).__name__)
+            return visit_fn(obj, *rest)
+
+        return real(expr, visit, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "visit_collection", watching)
+    with emulator():
+        rep = refresh(lake=str(tmp_path / "lake"), categories=LIGHT)
+    assert rep.ok and rep.rows > 0
+    assert seen == []
