@@ -121,3 +121,25 @@ def test_settings_command_shows_run_settings_and_fails_on_a_bad_one(tmp_path):
     assert fine.exit_code == 0, fine.output
     assert "run settings (flows and tasks):\n  RUNE_LAKE_URL = ./lake  (default)" in fine.stdout
     assert "RUNE_LAKE_WORKERS = 6  (environment)" in fine.stdout
+
+
+def test_a_cli_run_retries_a_lost_prefect_api_once_and_changes_nothing_else():
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_CLIENT_MAX_RETRIES,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from rune_lake.flows.cli_run import _prefect_api_loss
+
+    with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 7}):
+        before = get_current_settings()
+        with _prefect_api_loss() as url:
+            assert url == (PREFECT_API_URL.value() or "the temporary local server")
+            assert PREFECT_CLIENT_MAX_RETRIES.value() == 1
+            inside = get_current_settings()
+            assert inside.model_dump(exclude={"client"}) == before.model_dump(exclude={"client"})
+            rest = {"max_retries"}
+            assert inside.client.model_dump(exclude=rest) == before.client.model_dump(exclude=rest)
+        assert PREFECT_CLIENT_MAX_RETRIES.value() == 7
