@@ -233,7 +233,7 @@ def run_flow(
     from rune_io.settings import overrides
     from rune_lake.flows import run
     from rune_lake.flows.heartbeats import stop_heartbeats_promptly
-    from rune_lake.flows.runners import make_task_runner
+    from rune_lake.flows.runners import SettingsTaskRunner, make_task_runner
     from rune_lake.flows.server import announce_reuse, temporary_server_settings
 
     announce_reuse()
@@ -264,8 +264,18 @@ def run_flow(
         runs = dict(settings or {})
         if workers:  # the plan packs about one unit per worker (RUNE_LAKE_WORKERS in the flow)
             runs["RUNE_LAKE_WORKERS"] = str(workers)
+        # a flow declared with SettingsTaskRunner makes, when its run starts, the runner
+        # these settings name; ``with_options`` would build the flow object again (its
+        # parameters' schema: 28 ms a command, cProfile)
+        by_settings = isinstance(fn.task_runner, SettingsTaskRunner)
+        if by_settings:
+            runs["RUNE_LAKE_TASK_RUNNER"] = runner
         with overrides(runs), temporary_server_settings(), prefect_api_for_runner(runner):
-            flow = fn.with_options(task_runner=make_task_runner(runner, workers))
+            flow = (
+                fn
+                if by_settings
+                else fn.with_options(task_runner=make_task_runner(runner, workers))
+            )
             with run.progress_to(hook), progress, _prefect_api_loss() as api_url:
                 state = flow(return_state=True, **params)
     except _PREFECT_API_ERRORS as exc:

@@ -4,9 +4,8 @@ A flow's task runner is chosen when a run starts, not when its module is importe
 flows are declared with :class:`SettingsTaskRunner`, which becomes
 :func:`make_task_runner`'s runner for each run, from the settings then in force
 (``RUNE_LAKE_TASK_RUNNER``, ``RUNE_LAKE_WORKERS``, ``RUNE_LAKE_DASK_THREADS``,
-``RUNE_LAKE_DASK_ADDRESS``; a deployment sets them as job variables). The CLI passes
-``--runner``/``--workers`` explicitly instead: ``flow.with_options(task_runner=
-make_task_runner(kind, workers))``.
+``RUNE_LAKE_DASK_ADDRESS``; a deployment sets them as job variables). The CLI's
+``--runner``/``--workers`` become those settings, as overrides scoped to its run.
 
 Dask workers are separate processes that create their task runs through the Prefect
 API themselves, so they need a *real* Prefect API URL: with none set, every worker

@@ -1,12 +1,13 @@
 """The CLI configures its flow run, it does not write the environment: ``--runner`` and
-``--workers`` become the flow's task runner (``with_options``), ``--config`` reaches the
-run's tasks as a settings override scoped to the command."""
+``--workers`` become the task runner the run makes (settings overrides scoped to the
+command), ``--config`` reaches the run's tasks the same way."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from prefect.task_runners import ThreadPoolTaskRunner
 from typer.testing import CliRunner
 
 from rune_emulator import (
@@ -36,8 +37,8 @@ def test_refresh_options_configure_the_flow_and_leave_the_environment_alone(tmp_
     real = runners.make_task_runner
 
     def recording(kind=None, n_workers=None):
-        made.append((kind, n_workers))
-        return real(kind, n_workers)
+        made.append(r := real(kind, n_workers))
+        return r
 
     monkeypatch.setattr(runners, "make_task_runner", recording)
     cfg = EmulatorConfig(seed=5, patients=1, days=1, now=NOW)
@@ -49,7 +50,12 @@ def test_refresh_options_configure_the_flow_and_leave_the_environment_alone(tmp_
             f"  access_token_id: {DEMO_ACCESS_TOKEN_ID}\n"
             f"  access_token_secret: {DEMO_ACCESS_TOKEN_SECRET}\n  max_attempts: 3\n"
         )
-        fast = {"RUNE_LAKE_TASK_RETRY_DELAYS": "0.2"}
+        # the options win over the environment's runner settings
+        fast = {
+            "RUNE_LAKE_TASK_RETRY_DELAYS": "0.2",
+            "RUNE_LAKE_TASK_RUNNER": "dask",
+            "RUNE_LAKE_WORKERS": "7",
+        }
         with patched_environ(fast, clear=[v.name for v in VARIABLES] + sorted(PREFECT_QUIET)):
             before = dict(os.environ)
             lake = tmp_path / "lake"
@@ -62,6 +68,8 @@ def test_refresh_options_configure_the_flow_and_leave_the_environment_alone(tmp_
                     "--category",
                     "vitals",
                     "--no-events",
+                    "--runner",
+                    "threads",
                     "--workers",
                     "2",
                     "--config",
@@ -71,7 +79,7 @@ def test_refresh_options_configure_the_flow_and_leave_the_environment_alone(tmp_
             )
             after = dict(os.environ)
     assert res.exit_code == 0, res.output
-    assert made == [("threads", 2)]
+    assert [(type(r), r._max_workers) for r in made] == [(ThreadPoolTaskRunner, 2)]
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed <= PREFECT_QUIET, changed
     assert list(lake.glob("vitals__*/**/*.parquet"))  # the tasks read the project file
