@@ -5,10 +5,12 @@ segments with periodic compaction (:mod:`rune_io.lake.segments`): a commit write
 its run added, never the whole catalog. ``_catalog/_lake.json`` is the lake's marker
 (layout and format version, :mod:`rune_io.lake.version`).
 
-Writers never rewrite a shared object. Each event goes to its own small *pending* object,
-written after the data it describes::
+Writers never rewrite a shared object. Each event goes to a small *pending* object of its
+own (a work unit's file entries to one: :mod:`rune_io.lake.records`), written after the
+data it describes::
 
-    _catalog/pending/<run>/files/<hash of path>.json     # one per data file (or tombstone)
+    _catalog/pending/<run>/files/<hash of path>.json     # one data file (or tombstone)
+    _catalog/pending/<run>/files/<uuid>.json             # a work unit's data files (a list)
     _catalog/pending/<run>/intents/<hash of path>.json   # "about to publish this path"
     _catalog/pending/<run>/streams/<uuid>.json           # one per record_streams call
     _catalog/pending/<run>/watermarks/<uuid>.json        # one per set_watermarks call
@@ -107,13 +109,23 @@ class Catalog:
     def _pending(self, run_id: str, kind: str, name: str) -> str:
         return f"{PENDING}/{slug(run_id)}/{kind}/{name}.json"
 
-    def _put_json(self, rel: str, obj: Any) -> None:
-        put_bytes(self.lake, rel, json.dumps(obj, default=jsonable).encode())
+    def _put_json(self, rel: str, obj: Any, *, sync: bool = True) -> None:
+        put_bytes(self.lake, rel, json.dumps(obj, default=jsonable).encode(), sync=sync)
 
     def record_file(self, entry: FileEntry) -> None:
         """Record a data file (call after the file is published)."""
         key = hashlib.sha1(entry.path.encode()).hexdigest()[:24]
         self._put_json(self._pending(entry.run_id, "files", key), entry.to_json())
+
+    def record_files(self, entries: list[FileEntry], run_id: str) -> None:
+        """Record data files of ``run_id`` that were each published after their intent
+        (:meth:`record_intent`), in one object: a work unit's files
+        (:class:`FileRecords`). Not synced to disk: if a power loss takes it (or cuts it
+        short: the commit then skips it), the commit rebuilds each entry from its
+        intent and the file's footer."""
+        if entries:
+            rel = self._pending(run_id, "files", uuid.uuid4().hex)
+            self._put_json(rel, [e.to_json() for e in entries], sync=False)
 
     def record_intent(self, path: str, run_id: str) -> None:
         """Announce that ``path`` is about to be published (call just before publishing)."""
@@ -303,7 +315,7 @@ class Catalog:
     def _commit(self) -> CommitReport:
         report = CommitReport()
         pend = read_pending(self.lake)
-        resolve_intents(self.lake, pend)
+        report.rebuilt = len(resolve_intents(self.lake, pend))
         finish_removals(self.lake, pend)
         report.tables_with_new_schema = table_schemas.commit_schemas(self.lake)
         state = self._small_state(pend)

@@ -236,6 +236,7 @@ class CommitReport:
     pending_objects: int = 0
     files: int = 0  # file entries the commit added or replaced
     removed: int = 0  # file entries it removed (tombstones)
+    rebuilt: int = 0  # of the added, entries rebuilt from a file (an intent left unrecorded)
     replaced: int = 0  # of those, files that replaced one with other content
     compacted: list[str] = field(default_factory=list)  # tables whose base it rewrote
     tables_with_new_schema: list[str] = field(default_factory=list)

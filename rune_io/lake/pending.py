@@ -8,6 +8,7 @@ runs since the last commit wrote, never what the lake holds.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,8 @@ from rune_io.lake.layout import CATALOG_DIR
 from rune_io.lake.storage import Lake, list_files
 
 PENDING = f"{CATALOG_DIR}/pending"
+
+log = logging.getLogger("rune_io.lake.pending")
 
 
 @dataclass
@@ -29,19 +32,36 @@ class Pending:
     watermarks: list[dict[str, Any]] = field(default_factory=list)  # {"force", "rows"}
     runs: list[dict[str, Any]] = field(default_factory=list)
 
-    def file_rels(self) -> set[str]:
-        return {r for r in self.rels if r.rsplit("/", 2)[-2] == "files"}
+    recorded: set[tuple[str, str]] = field(default_factory=set)  # (run folder, data path)
+    unreadable: list[str] = field(default_factory=list)  # cut-short file records
+
+    def is_recorded(self, intent_rel: str, path: str) -> bool:
+        """Whether the run that wrote the intent ``intent_rel`` recorded ``path``."""
+        return (intent_rel.rsplit("/", 2)[0], path) in self.recorded
 
 
 def read_pending(lake: Lake) -> Pending:
-    """Every pending object, parsed; file docs sorted by ``written_at`` (later wins)."""
+    """Every pending object, parsed; file docs sorted by ``written_at`` (later wins).
+
+    A file record that does not parse is skipped (``unreadable``): a work unit's
+    records are written without a sync (:meth:`Catalog.record_files`), so a power loss
+    may cut one short; its files' intents then rebuild their entries."""
     out = Pending(rels=sorted(list_files(lake, PENDING)))
     blobs = lake.fs.cat([lake.path(p) for p in out.rels]) if out.rels else {}
     for rel in out.rels:
         kind = rel.split("/")[-2]
-        body = json.loads(blobs[lake.path(rel)])
+        try:
+            body = json.loads(blobs[lake.path(rel)])
+        except ValueError:
+            if kind != "files":
+                raise
+            log.warning("catalog: skipping cut-short pending record %s", rel)
+            out.unreadable.append(rel)
+            continue
         if kind == "files":
-            out.files.append(body)
+            docs = body if isinstance(body, list) else [body]
+            out.files.extend(docs)
+            out.recorded.update((rel.rsplit("/", 2)[0], d["path"]) for d in docs)
         elif kind == "intents":
             out.intents[rel] = body["path"]
         elif kind == "streams":

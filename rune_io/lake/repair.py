@@ -112,11 +112,9 @@ def remove_stale_temps(lake: Lake, stale_after: timedelta) -> list[str]:
 def resolve_intents(lake: Lake, pend: Pending) -> list[str]:
     """Entries for published files whose run died before recording them (added to
     ``pend.files``, so this commit folds them)."""
-    recorded = pend.file_rels()
     rebuilt = []
     for rel, path in sorted(pend.intents.items()):
-        run_dir, _kind, name = rel.rsplit("/", 2)
-        if f"{run_dir}/files/{name}" in recorded or not lake.exists(path):
+        if pend.is_recorded(rel, path) or not lake.exists(path):
             continue
         entry = entry_from_file(lake, path)
         if entry is not None:

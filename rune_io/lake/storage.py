@@ -247,19 +247,22 @@ def _settle(path: str, checksum: bool, sync: bool) -> str:
 
 
 @contextmanager
-def atomic_file(lake: Lake, rel: str, *, checksum: bool = True) -> Iterator[tuple[str, Published]]:
+def atomic_file(
+    lake: Lake, rel: str, *, checksum: bool = True, sync: bool = True
+) -> Iterator[tuple[str, Published]]:
     """Yield ``(local staging path, result)``; write the file there. On normal exit the
     file is published at ``rel`` in one step and ``result`` holds its size and checksum
     (with ``checksum=False``: no checksum, ""); on an exception nothing is published and
-    the staging file is removed."""
+    the staging file is removed. A local file's data is on disk before it is published
+    unless ``sync=False`` (a power loss may then leave it empty or cut short)."""
     tmp = _staging_file(lake)
     result = Published()
     try:
         yield tmp, result
         result.bytes = os.path.getsize(tmp)
         final = lake.path(rel)
-        if checksum or lake.is_local:
-            result.checksum = _settle(tmp, checksum, sync=lake.is_local)
+        if checksum or (lake.is_local and sync):
+            result.checksum = _settle(tmp, checksum, sync=lake.is_local and sync)
         if lake.is_local:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
@@ -339,10 +342,11 @@ def path_lock(lake: Lake, rel: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def put_bytes(lake: Lake, rel: str, data: bytes) -> None:
-    """Publish a small object atomically (local: temp + rename; remote: one PUT)."""
+def put_bytes(lake: Lake, rel: str, data: bytes, *, sync: bool = True) -> None:
+    """Publish a small object atomically (local: temp + rename; remote: one PUT); see
+    :func:`atomic_file` for ``sync``."""
     if lake.is_local:
-        with atomic_file(lake, rel, checksum=False) as (tmp, _):
+        with atomic_file(lake, rel, checksum=False, sync=sync) as (tmp, _):
             with open(tmp, "wb") as f:
                 f.write(data)
     else:

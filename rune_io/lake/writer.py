@@ -56,6 +56,7 @@ from rune_io.lake.layout import (
     stream_file_path,
     table_name,
 )
+from rune_io.lake.records import FileRecords
 from rune_io.lake.sink import PartitionSink, from_nanos, parquet_options
 from rune_io.lake.storage import Lake, atomic_file, path_lock, remove
 
@@ -99,8 +100,11 @@ def _check_schema(lake: Lake, table: str, schema: pa.Schema) -> None:
     Catalog(lake).register_schema(table, schema)
 
 
-def _record(lake: Lake, entry: FileEntry) -> None:
-    Catalog(lake).record_file(entry)
+def _record(lake: Lake, entry: FileEntry, records: FileRecords | None) -> None:
+    if records is None:
+        Catalog(lake).record_file(entry)
+    else:
+        records.add(entry)  # recorded with the unit's others (its intent is on disk)
 
 
 def _intend(lake: Lake, rel: str, run_id: str) -> None:
@@ -122,6 +126,7 @@ def write_stream_partition(
     run_id: str,
     replace_empty: bool = False,
     only_changed: bool = False,
+    records: FileRecords | None = None,
 ) -> FileEntry | None:
     """Write ``stream``'s rows for the partition holding ``day`` as one Parquet file.
 
@@ -133,8 +138,10 @@ def write_stream_partition(
     raises :class:`SchemaConflictError` before anything is written.
 
     The file is published atomically, then its catalog entry is written (pending until
-    :meth:`Catalog.commit`). With no rows nothing is written and ``None`` returned; an
-    existing file for this partition is then removed only if ``replace_empty``.
+    :meth:`Catalog.commit`), or held in ``records`` to be written with a work unit's
+    others (:mod:`rune_io.lake.records`). With no rows nothing is written and ``None``
+    returned; an existing file for this partition is then removed only if
+    ``replace_empty`` (its tombstone is written at once, before the file goes).
 
     The entry carries the rows' ``content_checksum`` (:mod:`rune_io.lake.content`). A
     file replacing one of other content records that file's checksum, content checksum
@@ -146,7 +153,7 @@ def write_stream_partition(
     with path_lock(lake, rel):  # publish and entry in one turn per path (see path_lock)
         return _write_stream_partition(
             lake, stream, day, batches, run_id=run_id, replace_empty=replace_empty,
-            only_changed=only_changed,
+            only_changed=only_changed, records=records,
         )  # fmt: skip
 
 
@@ -159,6 +166,7 @@ def _write_stream_partition(
     run_id: str,
     replace_empty: bool,
     only_changed: bool,
+    records: FileRecords | None,
 ) -> FileEntry | None:
     table = table_name(stream)
     part = partition_for(stream, day)
@@ -232,7 +240,7 @@ def _write_stream_partition(
         return None
     crash_point("published")
     entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
-    _record(lake, entry)
+    _record(lake, entry, records)
     return entry
 
 
@@ -270,19 +278,22 @@ def write_events(
     replace_empty: bool = False,
     bounds: tuple[Any, Any] = (None, None),
     only_changed: bool = False,
+    records: FileRecords | None = None,
 ) -> FileEntry | None:
     """Write a patient's events of the (monthly) partition holding ``month_or_day``.
 
     ``events`` should be every event of the patient starting in that month; events whose
     ``start_time`` lies outside the partition are skipped (the API returns events that
     merely overlap a query window; they belong to their start's partition). Same
-    atomicity, catalog and ``replace_empty`` rules as :func:`write_stream_partition`.
+    atomicity, catalog, ``replace_empty`` and ``records`` rules as
+    :func:`write_stream_partition`.
     """
     rel = events_file_path(patient_id, partition_of(EVENTS_TABLE, month_or_day))
     with path_lock(lake, rel):
         return _write_events(
             lake, patient_id, month_or_day, events, run_id=run_id,
             replace_empty=replace_empty, bounds=bounds, only_changed=only_changed,
+            records=records,
         )  # fmt: skip
 
 
@@ -296,6 +307,7 @@ def _write_events(
     replace_empty: bool,
     bounds: tuple[Any, Any],
     only_changed: bool,
+    records: FileRecords | None,
 ) -> FileEntry | None:
     part = partition_of(EVENTS_TABLE, month_or_day)
     rel = events_file_path(patient_id, part)
@@ -338,5 +350,5 @@ def _write_events(
         return None
     crash_point("published")
     entry = entry_from_footer(footer, rel, published.bytes, published.checksum)
-    _record(lake, entry)
+    _record(lake, entry, records)
     return entry

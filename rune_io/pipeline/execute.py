@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rune_io.errors import RuneIOError, UsageError, is_transient
+from rune_io.lake.records import FileRecords
 from rune_io.lake.storage import Lake
 from rune_io.pipeline.plan import Chunk, Window
 from rune_io.pipeline.sources import Source
@@ -62,10 +63,12 @@ def run_chunk(
     chunk: Chunk,
     run_id: str,
     into: ChunkResult | None = None,
+    records: FileRecords | None = None,
 ) -> ChunkResult:
     """Fetch and write every window of ``chunk``, in order, into ``into`` (a new result
     if None). Windows ``into`` already has landed (they land in order) are skipped, so
-    running a chunk again continues where it stopped.
+    running a chunk again continues where it stopped. The files' catalog entries are
+    held in ``records`` if given (the caller flushes it), else written one by one.
 
     A transient failure (throttling, 5xx, network, truncated page) that outlived the HTTP
     retries propagates, so the caller may run the chunk again; ``into`` keeps what landed
@@ -77,7 +80,7 @@ def run_chunk(
     t0 = time.perf_counter()
     for w in chunk.windows[len(res.landed) :]:
         try:
-            entry = chunk.source.fetch(client, lake, w, run_id)
+            entry = chunk.source.fetch(client, lake, w, run_id, records)
         except RuneIOError as exc:
             if is_transient(exc):
                 raise
@@ -138,6 +141,26 @@ def run_unit(
     result; a failed one carries its error.
     """
     results = [ChunkResult(c.source) for c in unit.chunks]
+    records = FileRecords(lake, run_id)  # the unit's entries, one catalog object
+    try:
+        _run_rounds(client, lake, unit, run_id, results, records, retry, hold, sleep)
+    finally:
+        records.flush()  # also when a chunk raised: what was published is recorded
+    _log_unit(unit, results)
+    return results
+
+
+def _run_rounds(
+    client: RuneClient,
+    lake: Lake,
+    unit: WorkUnit,
+    run_id: str,
+    results: list[ChunkResult],
+    records: FileRecords,
+    retry: UnitRetry,
+    hold: Callable[[], AbstractContextManager[object]],
+    sleep: Callable[[float], None],
+) -> None:
     pending = list(range(len(unit.chunks)))
     for attempt in range(len(retry.delays) + 1):
         if attempt:
@@ -150,6 +173,7 @@ def run_unit(
                 len(retry.delays),
                 wait,
             )
+            records.flush()  # not held through the wait
             sleep(wait)
         failed: list[int] = []
         with hold():
@@ -157,7 +181,7 @@ def run_unit(
                 c, res = unit.chunks[i], results[i]
                 res.attempts = attempt + 1
                 try:
-                    run_chunk(client, lake, c, run_id, into=res)
+                    run_chunk(client, lake, c, run_id, into=res, records=records)
                 except RuneIOError as exc:  # transient: run_chunk reports the others itself
                     res.failed_window = str(c.windows[len(res.landed)])
                     res.error = f"{type(exc).__name__}: {exc}"
@@ -166,8 +190,6 @@ def run_unit(
         pending = failed
         if not pending:
             break
-    _log_unit(unit, results)
-    return results
 
 
 def _log_unit(unit: WorkUnit, results: list[ChunkResult]) -> None:

@@ -22,6 +22,7 @@ from rune_io.api.arrow_schema import stream_schema
 from rune_io.api.models import Patient, StreamMeta
 from rune_io.errors import DataError
 from rune_io.lake.layout import EVENTS_TABLE, partition_of, table_name
+from rune_io.lake.records import FileRecords
 from rune_io.lake.snapshot import EVENTS_PREFIX
 from rune_io.lake.storage import Lake
 from rune_io.lake.writer import write_events, write_stream_partition
@@ -65,9 +66,15 @@ class StreamSource:
         return table_name(self.meta)
 
     def fetch(
-        self, client: RuneClient, lake: Lake, window: Window, run_id: str
+        self,
+        client: RuneClient,
+        lake: Lake,
+        window: Window,
+        run_id: str,
+        records: FileRecords | None = None,
     ) -> FileEntry | None:
-        """Read ``window`` from the Stream API and write its lake partition."""
+        """Read ``window`` from the Stream API and write its lake partition (its entry
+        held in ``records``, if given: :mod:`rune_io.lake.records`)."""
         try:
             stream_schema(self.meta.stream_type)
         except ValueError as exc:  # a stream type this version cannot store: not transient
@@ -75,7 +82,7 @@ class StreamSource:
         batches = client.streams.read(self.meta, window.start, window.end)
         return write_stream_partition(
             lake, self.meta, window.start, batches, run_id=run_id, replace_empty=True,
-            only_changed=window.only_changed,
+            only_changed=window.only_changed, records=records,
         )  # fmt: skip
 
 
@@ -97,7 +104,12 @@ class EventsSource:
         return EVENTS_TABLE
 
     def fetch(
-        self, client: RuneClient, lake: Lake, window: Window, run_id: str
+        self,
+        client: RuneClient,
+        lake: Lake,
+        window: Window,
+        run_id: str,
+        records: FileRecords | None = None,
     ) -> FileEntry | None:
         """Read the patient's events of ``window`` and write its lake partition."""
         events = client.graph.events(self.patient_id, window.start, window.end)
@@ -110,6 +122,7 @@ class EventsSource:
             replace_empty=True,
             bounds=(self.min_time, self.max_time),
             only_changed=window.only_changed,
+            records=records,
         )
 
 

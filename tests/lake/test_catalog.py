@@ -123,7 +123,7 @@ def test_replacement_of_the_same_size_published_without_entry(lake, monkeypatch)
     cat.commit("run-1")
     s, old = streams[0], entries[0]
 
-    def crash(lake, entry):
+    def crash(lake, entry, records):
         raise KeyboardInterrupt("killed between publish and catalog entry")
 
     monkeypatch.setattr(writer, "_record", crash)
