@@ -24,6 +24,12 @@ bench's own process is small, so nothing leaks in through ``fork``):
    ``rune-lake backfill --stream-id S --start D --end D+1 --no-events``, the same three
    ways (a later command: the server is running).
 
+With ``--compare OTHER/.venv/bin/rune-lake`` (another checkout), every round also runs
+that executable's later ``refresh`` and ``backfill`` next to this one's (after it in even
+rounds, before it in odd ones), with a Prefect home (so a local server and warm runner)
+of its own: before and after measured in the same rounds, as alike in machine load as
+two jobs can be.
+
 Every round runs every job once (order fixed); medians of ``--rounds`` are reported.
 One warm-up round is run first and not counted (the emulator's render cache, the Prefect
 database's migrations, the OS page cache).
@@ -191,11 +197,21 @@ def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path
     raw = [py, "-c", RAW, cohort]
     temporary = {"RUNE_LAKE_LOCAL_SERVER": "temporary"}
 
-    def refresh() -> list[str]:
+    def refresh(exe: str = exe) -> list[str]:
         return [exe, "refresh", "--lake", fresh("lake")]
 
     def backfill() -> list[str]:
         return bf + [fresh("bf")]
+
+    compared: dict = {}
+    if args.compare:  # another checkout's later commands, with a server of its own
+        other = {"PREFECT_HOME": str(work / "prefect-home-compared")}
+        compared = {
+            "cohort_refresh_compared": (lambda: refresh(args.compare), cohort, other, False),
+            "day_backfill_compared": (
+                lambda: [args.compare, *bf[1:], fresh("bf")], day_url, other, False,
+            ),
+        }  # fmt: skip
 
     # label -> (the command, which emulator, extra environment, stop the server first)
     return {
@@ -207,6 +223,7 @@ def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path
         "cohort_raw_4": (lambda: raw + ["4", str(lo_ns), str(hi_ns), *ids], cohort, {}, False),
         "cohort_refresh_first": (refresh, cohort, {}, True),
         "cohort_refresh": (refresh, cohort, {}, False),
+        **{k: v for k, v in compared.items() if k.startswith("cohort")},
         "cohort_refresh_temporary": (refresh, cohort, temporary, True),
         "day_runeq": (
             lambda: [
@@ -223,6 +240,7 @@ def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path
         ),
         "day_backfill_first": (backfill, day_url, {}, True),
         "day_backfill": (backfill, day_url, {}, False),
+        **{k: v for k, v in compared.items() if k.startswith("day")},
         "day_backfill_temporary": (backfill, day_url, temporary, True),
     }  # fmt: skip
 
@@ -259,7 +277,8 @@ def run(args) -> dict:
         for rnd in range(args.rounds + 1):  # round 0 warms up
             got: dict = {}
             load0 = os.getloadavg()[0]
-            for label, (cmd, url, extra, stop_first) in labels.items():
+            for label in _order(labels, rnd):
+                cmd, url, extra, stop_first = labels[label]
                 env = envs[url] | extra
                 if stop_first:
                     stop_server(env, args.rune_lake)
@@ -275,11 +294,27 @@ def run(args) -> dict:
     finally:
         if envs:
             stop_server(next(iter(envs.values())), args.rune_lake)
+            if args.compare:
+                other = {"PREFECT_HOME": str(work / "prefect-home-compared")}
+                stop_server(next(iter(envs.values())) | other, args.compare)
         for emu in emus:
             emu.terminate()
             emu.wait(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
     return results
+
+
+def _order(labels: dict, rnd: int) -> list[str]:
+    """The round's job order: fixed, except that a compared checkout's command runs
+    after this one's in even rounds and before it in odd ones (the first later command
+    follows this checkout's server restart, which costs it a little: medians 2.38-2.43 s
+    first vs 2.34 s second, 2026-12-03)."""
+    order = list(labels)
+    if rnd % 2:
+        for label in [k for k in order if k.endswith("_compared")]:
+            i, j = order.index(label), order.index(label.removesuffix("_compared"))
+            order[i], order[j] = order[j], order[i]
+    return order
 
 
 # -- report ------------------------------------------------------------------------------
@@ -334,9 +369,10 @@ def render(args, res: dict, before: dict | None = None) -> str:
         "for each job.",
         "",
         "Reproduce: `.venv/bin/python bench/bench_e2e.py --write` "
-        "(options `--rounds`, `--patients`, `--days`; `--rune-lake OTHER/.venv/bin/rune-lake "
-        "--json before.json` times another checkout, `--before before.json` shows it side by "
-        "side).",
+        "(options `--rounds`, `--patients`, `--days`; `--compare OTHER/.venv/bin/rune-lake "
+        "--compare-what LABEL` also runs another checkout's later commands in the same rounds; "
+        "`--rune-lake OTHER/.venv/bin/rune-lake --json before.json` times another checkout "
+        "alone, `--before before.json` shows it side by side).",
         "",
         f"Measured {res.get('measured_at') or f'{datetime.now(UTC):%Y-%m-%d %H:%M}'} UTC on "
         f"{platform.machine()} / {os.cpu_count()} CPUs / Python {platform.python_version()}; "
@@ -347,6 +383,16 @@ def render(args, res: dict, before: dict | None = None) -> str:
         + (" before: median (s) | before: peak RSS (MB) |" if before else ""),
         "|---|---:|---:|---:|" + ("---:|---:|" if before else ""),
     ]
+    if "cohort_refresh_compared" in m:
+        what = res.get("compared_what") or "another checkout"
+        names = {
+            **{k: v for k, v in names.items() if k.startswith("cohort")},
+            "cohort_refresh_compared": f"whole cohort: `rune-lake refresh` of {what}, later "
+            "commands (same rounds)",
+            **{k: v for k, v in names.items() if k.startswith("day")},
+            "day_backfill_compared": f"one 50 Hz stream-day: `rune-lake backfill` of {what}, "
+            "later commands (same rounds)",
+        }
     for label, name in names.items():
         n = rows.get(label)
         row = f"| {name} | {m[label]:.1f} | {rss[label]:.0f} | {n or 0:,} |"
@@ -374,6 +420,19 @@ def render(args, res: dict, before: dict | None = None) -> str:
         f"temporary server per command {x('day_runeq', 'day_backfill_temporary')}.",
         "",
     ]
+    if "cohort_refresh_compared" in m:
+        pairs = [
+            (r["cohort_refresh_compared"]["s"], r["cohort_refresh"]["s"]) for r in res["rounds"]
+        ]
+        faster = sum(now < then for then, now in pairs)
+        lines += [
+            f"Against {res.get('compared_what') or 'another checkout'} in the same rounds: "
+            f"`refresh` {m['cohort_refresh_compared']:.2f} -> {m['cohort_refresh']:.2f} s "
+            f"({x('cohort_runeq', 'cohort_refresh_compared')} -> {x_cohort:.2f}x runeq; "
+            f"faster in {faster} of {len(pairs)} rounds), the stream-day `backfill` "
+            f"{m['day_backfill_compared']:.2f} -> {m['day_backfill']:.2f} s.",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -398,6 +457,8 @@ def main() -> None:
     p.add_argument("--rune-lake", default=LAKE_EXE, help="the rune-lake executable to time")
     p.add_argument("--json", default="bench_e2e.json", help="raw results (JSON)")
     p.add_argument("--write", action="store_true", help=f"replace '{SECTION}' in BENCHMARKS.md")
+    p.add_argument("--compare", help="another rune-lake executable, run in the same rounds")
+    p.add_argument("--compare-what", default="", help="its label, e.g. 'main at abc1234'")
     p.add_argument("--before", help="results JSON of an earlier run: shown side by side")
     p.add_argument("--before-what", default="main before this change", help="its label")
     p.add_argument("--from-json", help="render these results instead of running")
@@ -411,6 +472,7 @@ def main() -> None:
     else:
         res = run(args)
         res["measured_at"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+        res["compared_what"] = args.compare_what
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": res}))
     before = json.loads(Path(args.before).read_text())["results"] if args.before else None
     if before:
