@@ -144,8 +144,13 @@ def run_unit(
     records = FileRecords(lake, run_id)  # the unit's entries, one catalog object
     try:
         _run_rounds(client, lake, unit, run_id, results, records, retry, hold, sleep)
-    finally:
-        records.flush()  # also when a chunk raised: what was published is recorded
+    except BaseException:
+        try:  # what was published is recorded; failing that, its intents rebuild it
+            records.flush()
+        except Exception:  # noqa: BLE001 - the error in flight is the one to report
+            log.warning("could not record the unit's files (the commit rebuilds them)")
+        raise
+    records.flush()
     _log_unit(unit, results)
     return results
 
