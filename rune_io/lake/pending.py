@@ -33,7 +33,6 @@ class Pending:
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     recorded: set[tuple[str, str]] = field(default_factory=set)  # (run folder, data path)
-    unreadable: list[str] = field(default_factory=list)  # cut-short file records
 
     def is_recorded(self, intent_rel: str, path: str) -> bool:
         """Whether the run that wrote the intent ``intent_rel`` recorded ``path``."""
@@ -43,7 +42,7 @@ class Pending:
 def read_pending(lake: Lake) -> Pending:
     """Every pending object, parsed; file docs sorted by ``written_at`` (later wins).
 
-    A file record that does not parse is skipped (``unreadable``): a work unit's
+    A file record that does not parse is skipped (and deleted with the others): a unit's
     records are written without a sync (:meth:`Catalog.record_files`), so a power loss
     may cut one short; its files' intents then rebuild their entries."""
     out = Pending(rels=sorted(list_files(lake, PENDING)))
@@ -56,7 +55,6 @@ def read_pending(lake: Lake) -> Pending:
             if kind != "files":
                 raise
             log.warning("catalog: skipping cut-short pending record %s", rel)
-            out.unreadable.append(rel)
             continue
         if kind == "files":
             docs = body if isinstance(body, list) else [body]

@@ -257,12 +257,13 @@ def atomic_file(
     unless ``sync=False`` (a power loss may then leave it empty or cut short)."""
     tmp = _staging_file(lake)
     result = Published()
+    sync = sync and lake.is_local
     try:
         yield tmp, result
         result.bytes = os.path.getsize(tmp)
         final = lake.path(rel)
-        if checksum or (lake.is_local and sync):
-            result.checksum = _settle(tmp, checksum, sync=lake.is_local and sync)
+        if checksum or sync:
+            result.checksum = _settle(tmp, checksum, sync=sync)
         if lake.is_local:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
