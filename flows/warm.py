@@ -13,9 +13,11 @@ same exit code), only without the imports. Ctrl-C and SIGTERM are forwarded to i
 
 A command runs by itself, as before, whenever the runner could differ from it: no
 runner, ``--verbose``, a Prefect setting in the environment other than the allowed ones
-(they are read when Prefect is imported), another Python, or code changed since the
-runner started (the fingerprint of every source file's size and mtime, and the
-installed Prefect's). Nothing here imports more than the standard library.
+(they are read when Prefect is imported), allocator options other than the runner's
+(:mod:`rune_lake.flows.allocator`: read when Arrow loads), another Python, or code
+changed since the runner started (the fingerprint of every source file's size and
+mtime, and the installed Prefect's). Nothing here imports more than the standard
+library.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from rune_lake.flows import allocator
 
 SOCK = "rune-lake-runner.sock"
 INFO = "rune-lake-runner.json"
@@ -84,6 +88,8 @@ def try_run(argv: list[str]) -> int | None:
     if info.get("fingerprint") != fingerprint():
         restart(home, int(info.get("pid", 0)), int(info.get("server", 0)))
         return None
+    if info.get("allocator") != allocator.variables(os.environ):
+        return None  # the runner's Arrow allocates differently (read when Arrow loaded)
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(str(home / SOCK))
@@ -256,7 +262,12 @@ def serve(home: Path, server: int = 0) -> None:
     listener.listen(16)
     listener.settimeout(1.0)
     tmp = home / (INFO + ".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "server": server, "fingerprint": mark}))
+    allocating = allocator.variables(os.environ)
+    tmp.write_text(
+        json.dumps(
+            {"pid": os.getpid(), "server": server, "fingerprint": mark, "allocator": allocating}
+        )
+    )
     tmp.replace(home / INFO)
     stop: list[int] = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -372,6 +383,7 @@ def main() -> None:
     home = Path(sys.argv[1]) if len(sys.argv) > 1 else _home()
     server = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     home.mkdir(parents=True, exist_ok=True)
+    allocator.prepare()  # before the imports load Arrow
     t0 = time.perf_counter()
     print(f"rune-lake runner: importing for {home}", flush=True)
     try:

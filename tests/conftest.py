@@ -4,6 +4,9 @@
   settings of this run never touch the user's ``~/.prefect``.
 - ``AWS_EC2_METADATA_DISABLED``: botocore never reaches for instance metadata (a
   network call beyond loopback) when a test has no AWS credentials on purpose.
+- ``MIMALLOC_ALLOW_THP=0``: Arrow's allocator as the ``rune-lake`` script starts it
+  (``rune_lake.flows.allocator``), in this process and the ones it starts (read when
+  Arrow loads, which nothing has done yet).
 - ``RUNE_LAKE_LOCAL_SERVER=temporary``: a CLI run without a Prefect API gets a temporary
   server, not a local one left running after the test (the default, ``keep``, has its
   own tests in tests/deployments/test_local_server.py). A server a test left running
@@ -20,6 +23,7 @@ PREFECT_HOME = tempfile.mkdtemp(prefix="rune-lake-tests-prefect-")
 os.environ["PREFECT_HOME"] = PREFECT_HOME
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 os.environ["RUNE_LAKE_LOCAL_SERVER"] = "temporary"
+os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
 
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest's hook signature

@@ -7,8 +7,9 @@ import. Variables with a ``key`` feed the :class:`~rune_io.settings.model.Settin
 field of that name and are merged with the project file and ``~/.rune/config`` by
 :func:`~rune_io.settings.load.load_settings`; the others are read with :meth:`Var.get`.
 
-``AWS_*`` and ``PREFECT_*`` belong to their libraries (botocore/s3fs, Prefect): rune-lake
-passes them through untouched (:data:`PASSED_THROUGH` lists the ones it reads or sets).
+``AWS_*``, ``PREFECT_*`` and ``MIMALLOC_*`` belong to their libraries (botocore/s3fs,
+Prefect, Arrow's allocator): rune-lake passes them through untouched
+(:data:`PASSED_THROUGH` lists the ones it reads or sets).
 """
 
 from __future__ import annotations
@@ -383,5 +384,10 @@ PASSED_THROUGH: tuple[PassedThrough, ...] = (
     PassedThrough("PREFECT_UI_ENABLED", "Prefect", "`0` for the CLI's temporary server"),
     PassedThrough("PREFECT__SERVER_EPHEMERAL", "Prefect", "Set for the temporary server"),
     PassedThrough("PREFECT__SERVER_FINAL", "Prefect", "Set for the temporary server"),
+    PassedThrough(
+        "MIMALLOC_ALLOW_THP",
+        "mimalloc (Arrow's allocator)",
+        "The CLI defaults it to `0`, before Arrow loads: no huge-page stalls",
+    ),
 )
 PASSED_THROUGH_NAMES = frozenset(p.name for p in PASSED_THROUGH)

@@ -137,7 +137,7 @@ def markdown_table() -> str:
     passed = ", ".join(f"`{p.name}`" for p in declare.PASSED_THROUGH)
     rows += [
         "",
-        f"Passed through to their libraries (botocore/s3fs, Prefect), never parsed: {passed}.",
+        f"Passed through to their libraries (botocore/s3fs, Prefect, mimalloc), never parsed: {passed}.",
     ]
     return "\n".join([TABLE_BEGIN, *rows, TABLE_END])
 

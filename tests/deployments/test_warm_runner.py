@@ -141,8 +141,8 @@ def _runner_ready(home: Path, timeout: float = 120) -> None:
 
 
 def test_changed_code_or_verbose_runs_by_itself(warm, tmp_path):
-    """--verbose, or a Prefect setting read at import: the command runs in its own
-    process. Code changed since the runner started: the command runs by itself and
+    """--verbose, a Prefect setting read at import, or allocator options other than the
+    runner's: the command runs in its own process. Code changed since the runner started: the command runs by itself and
     restarts the runner, so the next command runs warm on the new code."""
     home, env = warm
     code, out, err = _run(env, "refresh", "--lake", str(tmp_path / "b"), "--verbose")
@@ -151,8 +151,16 @@ def test_changed_code_or_verbose_runs_by_itself(warm, tmp_path):
         env | {"PREFECT_LOGGING_LEVEL": "INFO"}, "refresh", "--lake", str(tmp_path / "c")
     )
     assert code == 0, out + err
+    # Arrow's allocator reads its options when Arrow loads: the runner has the script's
+    # defaults, and a command with other values runs by itself
+    info = json.loads((home / "rune-lake-runner.json").read_text())
+    assert info["allocator"] == {"MIMALLOC_ALLOW_THP": "0"}
+    code, out, err = _run(
+        env | {"MIMALLOC_ALLOW_THP": "1"}, "refresh", "--lake", str(tmp_path / "e"), "--no-events"
+    )
+    assert code == 0, out + err
     assert _forked(home) == 0
-    first = json.loads((home / "rune-lake-runner.json").read_text())["pid"]
+    first = info["pid"]
 
     source = ROOT / "rune_io" / "times.py"
     st = source.stat()

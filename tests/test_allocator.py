@@ -1,0 +1,113 @@
+"""Arrow's allocator runs without transparent huge pages (``rune_lake.flows.allocator``):
+the ``rune-lake`` script sets mimalloc's option before anything loads Arrow, keeps a
+value the user set, and a process started that way allocates no huge page.
+
+Each case runs in a fresh interpreter (mimalloc reads its options once, when Arrow
+loads) and measures what the kernel reports: ``AnonHugePages`` of the process after
+Arrow allocated and filled 128 MiB."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rune_io.settings.declare import PASSED_THROUGH_NAMES
+from rune_lake.flows import allocator
+
+#: allocate 128 MiB through Arrow's default pool, touch it all, print the huge pages
+ALLOCATE = r"""
+import re
+import numpy as np
+import pyarrow as pa
+bufs = [pa.allocate_buffer(1 << 20) for _ in range(128)]
+for b in bufs:
+    np.frombuffer(b, dtype=np.uint8).fill(1)
+rollup = open("/proc/self/smaps_rollup").read()
+print(pa.default_memory_pool().backend_name, int(re.search(r"AnonHugePages:\s+(\d+)", rollup).group(1)))
+"""
+
+#: the script's entry point on ``--help``, checking that the option is set before Arrow
+#: is imported, then (at exit: the script ends the process itself) the allocation above
+ENTRY = r"""
+import atexit, sys
+from rune_lake.flows import allocator, entry
+atexit.register(exec, ALLOCATE, {})
+prepare = allocator.prepare
+def spy():
+    assert "pyarrow" not in sys.modules, "Arrow was loaded before its options were set"
+    prepare()
+    print("prepared", flush=True)
+allocator.prepare = spy
+sys.argv = ["rune-lake", "--help"]
+try:
+    entry.main()
+except SystemExit:
+    pass
+"""
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIMALLOC_")}
+    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+    return env | extra
+
+
+def _huge_pages(code: str, env: dict[str, str]) -> tuple[str, int]:
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    backend, kib = res.stdout.strip().splitlines()[-1].split()
+    return backend, int(kib)
+
+
+@pytest.fixture(scope="module")
+def thp_default() -> int:
+    """Huge pages (KiB) that Arrow's default pool gets here with nothing set; the cases
+    below cannot tell anything on a kernel or a pyarrow that gives none."""
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not thp.exists() or "[never]" in thp.read_text():
+        pytest.skip("transparent huge pages are off on this kernel")
+    backend, kib = _huge_pages(ALLOCATE, _clean_env())
+    if backend != "mimalloc" or kib == 0:
+        pytest.skip(f"Arrow's {backend} pool gets no huge pages here without the option")
+    return kib
+
+
+def test_prepare_sets_the_default_and_keeps_a_users_value(monkeypatch):
+    assert set(allocator.DEFAULTS) <= PASSED_THROUGH_NAMES  # in the README's settings
+    monkeypatch.delenv("MIMALLOC_ALLOW_THP", raising=False)
+    allocator.prepare()
+    assert os.environ["MIMALLOC_ALLOW_THP"] == "0"
+    monkeypatch.setenv("MIMALLOC_ALLOW_THP", "1")
+    allocator.prepare()
+    assert os.environ["MIMALLOC_ALLOW_THP"] == "1"
+    env = {"MIMALLOC_ALLOW_THP": "0", "ARROW_DEFAULT_MEMORY_POOL": "jemalloc", "HOME": "/"}
+    assert allocator.variables(env) == {
+        "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
+        "MIMALLOC_ALLOW_THP": "0",
+    }
+
+
+def test_the_script_sets_the_option_before_arrow_loads_and_gets_no_huge_pages(thp_default):
+    assert thp_default >= 2048  # the control: at least one 2 MiB page with nothing set
+    code = f"ALLOCATE = {ALLOCATE!r}\n" + ENTRY
+    res = subprocess.run(
+        [sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "prepared" in res.stdout
+    backend, kib = res.stdout.strip().splitlines()[-1].split()
+    assert (backend, int(kib)) == ("mimalloc", 0)
+
+
+def test_a_users_value_wins(thp_default):
+    backend, kib = _huge_pages(
+        "from rune_lake.flows import allocator; allocator.prepare()\n" + ALLOCATE,
+        _clean_env(MIMALLOC_ALLOW_THP="1"),
+    )
+    assert backend == "mimalloc" and kib > 0
