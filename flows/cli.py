@@ -350,6 +350,9 @@ def main(warm: bool = True) -> None:
     server stops), then output is flushed and the process ends. Tearing down the
     modules of a run (Prefect, pyarrow, hundreds of MB of heap) took another 0.5-0.9 s
     after every command's work was over."""
+    from rune_lake.flows import allocator
+
+    allocator.prepare()  # before anything loads Arrow (``python -m rune_lake.flows.cli``)
     if warm:
         from rune_lake.flows.warm import try_run
 

@@ -1,7 +1,7 @@
-"""The ``rune-lake`` script: a ``refresh`` or ``backfill`` goes to the warm runner
-(:mod:`rune_lake.flows.warm`) before anything else is imported; everything else, and
-those when no runner applies, to :func:`rune_lake.flows.cli.main`. First of all, it sets
-Arrow's allocator options (:mod:`rune_lake.flows.allocator`)."""
+"""The ``rune-lake`` script: a ``refresh``, ``backfill`` or ``demo`` goes to the warm
+runner (:mod:`rune_lake.flows.warm`) before anything else is imported; everything else,
+and those when no runner applies, to :func:`rune_lake.flows.cli.main`. First of all, it
+sets Arrow's allocator options (:mod:`rune_lake.flows.allocator`)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""The warm runner: ``refresh`` and ``backfill`` without paying Python's and Prefect's
-start-up on every command.
+"""The warm runner: ``refresh``, ``backfill`` and ``demo`` without paying Python's and
+Prefect's start-up on every command.
 
 A ``rune-lake`` command imports Prefect, the flows and pyarrow before its run starts:
 ~2 s of a stream-day backfill's ~5 s here. Beside the local server of ``rune-lake server
 start`` (or the one a run kept), a runner process (``python -m rune_lake.flows.warm
 HOME``) imports all of that once and waits on a Unix socket, ``$PREFECT_HOME/
-rune-lake-runner.sock`` (mode 0600). A ``refresh`` or ``backfill`` command connects,
-hands over its argv, environment, working directory, umask and its stdin, stdout and
-stderr, and the runner forks: the child *is* the command from then on (the same CLI
+rune-lake-runner.sock`` (mode 0600). A ``refresh``, ``backfill`` or ``demo`` command
+connects, hands over its argv, environment, working directory, umask and its stdin,
+stdout and stderr, and the runner forks: the child *is* the command from then on (the same CLI
 code, the same flow run on the same server, the same output on the same terminal, the
 same exit code), only without the imports. Ctrl-C and SIGTERM are forwarded to it.
 
@@ -37,7 +37,8 @@ from rune_lake.flows import allocator
 
 SOCK = "rune-lake-runner.sock"
 INFO = "rune-lake-runner.json"
-COMMANDS = ("refresh", "backfill")
+#: the commands that run warm: the runs, and the demo (its own emulator, then a refresh)
+COMMANDS = ("refresh", "backfill", "demo")
 #: Prefect variables a command may set and still use the runner (read at use, not import).
 ALLOWED_PREFECT = (
     "PREFECT_HOME",

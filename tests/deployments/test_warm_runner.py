@@ -107,6 +107,21 @@ def test_refresh_runs_warm_with_the_commands_own_environment_and_directory(warm,
     assert _forked(home) == 2
 
 
+def test_demo_runs_warm_and_starts_its_own_emulator(warm, tmp_path):
+    home, env = warm
+    env = {k: v for k, v in env.items() if not k.startswith("RUNE_")}  # the demo's own API
+    lake = tmp_path / "demo-lake"
+    code, out, err = _run(
+        env, "demo", "--lake", str(lake), "--patients", "1", "--days", "1", "--no-serve",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert _forked(home) == 1, "the demo did not run in the warm runner"
+    assert "rune-lake demo: emulator at http://127.0.0.1:" in out
+    assert "demo took" in out and "Prefect UI: http://127.0.0.1:" in out
+    assert list(lake.glob("vitals__heart_rate__rate_per_min/**/*.parquet"))
+
+
 def test_ctrl_c_reaches_the_run(warm, tmp_path):
     home, env = warm
     now = datetime.now(UTC).replace(second=0, microsecond=0)
