@@ -120,10 +120,17 @@ def _watch_forks(runner: int, done: threading.Event, peak: list[float]) -> None:
 def start_emulator(
     patients: int, days: int, page_size: int, motion_hours: float = 1.0
 ) -> tuple[subprocess.Popen, str]:
-    """The emulator in its own process (``motion_hours`` is not a flag of its CLI)."""
+    """The emulator in its own process (``motion_hours`` is not a flag of its CLI), with
+    Arrow's allocator as ``rune-lake emulator`` starts it (``rune_lake.flows.allocator``)."""
+    from rune_lake.flows.allocator import DEFAULTS
+
     args = [str(patients), str(days), str(page_size), str(motion_hours), NOW]
     proc = subprocess.Popen(
-        [sys.executable, "-c", EMULATOR, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", EMULATOR, *args],
+        cwd=ROOT,
+        env=DEFAULTS | dict(os.environ),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline() if proc.stdout else ""
     m = re.search(r"(http://\S+)", line)
@@ -136,7 +143,10 @@ def start_emulator(
 def environment(url: str, prefect_home: Path) -> dict[str, str]:
     from rune_emulator import DEMO_ACCESS_TOKEN_ID, DEMO_ACCESS_TOKEN_SECRET
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNE_", "PREFECT_"))}
+    # no MIMALLOC_*: the runeq script runs with Arrow's defaults, as a user's does, and
+    # rune-lake sets its own (rune_lake.flows.allocator)
+    prefixes = ("RUNE_", "PREFECT_", "MIMALLOC_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env.update(
         RUNE_STREAM_URL=url,
         RUNE_GRAPH_URL=url,
