@@ -29,6 +29,8 @@ from collections.abc import Mapping
 
 #: what the script sets, unless set
 DEFAULTS = {"MIMALLOC_ALLOW_THP": "0"}
+#: Arrow's own allocator variables (beside mimalloc's ``MIMALLOC_*``)
+_ARROW = frozenset({"ARROW_DEFAULT_MEMORY_POOL", "JE_ARROW_MALLOC_CONF"})
 
 
 def prepare() -> None:
@@ -40,8 +42,4 @@ def prepare() -> None:
 
 def variables(environ: Mapping[str, str]) -> dict[str, str]:
     """The variables Arrow's allocators read when Arrow loads, in ``environ``."""
-    return {
-        k: v
-        for k, v in sorted(environ.items())
-        if k.startswith(("MIMALLOC_", "JE_ARROW_MALLOC_CONF")) or k == "ARROW_DEFAULT_MEMORY_POOL"
-    }
+    return {k: v for k, v in sorted(environ.items()) if k.startswith("MIMALLOC_") or k in _ARROW}

@@ -56,13 +56,15 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _huge_pages(code: str, env: dict[str, str]) -> tuple[str, int]:
+def _huge_pages(code: str, env: dict[str, str]) -> tuple[str, int, str]:
+    """Run ``code`` (ending with :data:`ALLOCATE`): the pool's backend, its huge pages
+    (KiB) and the whole output."""
     res = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert res.returncode == 0, res.stdout + res.stderr
     backend, kib = res.stdout.strip().splitlines()[-1].split()
-    return backend, int(kib)
+    return backend, int(kib), res.stdout
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def thp_default() -> int:
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     if not thp.exists() or "[never]" in thp.read_text():
         pytest.skip("transparent huge pages are off on this kernel")
-    backend, kib = _huge_pages(ALLOCATE, _clean_env())
+    backend, kib, _ = _huge_pages(ALLOCATE, _clean_env())
     if backend != "mimalloc" or kib == 0:
         pytest.skip(f"Arrow's {backend} pool gets no huge pages here without the option")
     return kib
@@ -95,18 +97,13 @@ def test_prepare_sets_the_default_and_keeps_a_users_value(monkeypatch):
 
 def test_the_script_sets_the_option_before_arrow_loads_and_gets_no_huge_pages(thp_default):
     assert thp_default >= 2048  # the control: at least one 2 MiB page with nothing set
-    code = f"ALLOCATE = {ALLOCATE!r}\n" + ENTRY
-    res = subprocess.run(
-        [sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True, timeout=120
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "prepared" in res.stdout
-    backend, kib = res.stdout.strip().splitlines()[-1].split()
-    assert (backend, int(kib)) == ("mimalloc", 0)
+    backend, kib, out = _huge_pages(f"ALLOCATE = {ALLOCATE!r}\n" + ENTRY, _clean_env())
+    assert "prepared" in out
+    assert (backend, kib) == ("mimalloc", 0)
 
 
 def test_a_users_value_wins(thp_default):
-    backend, kib = _huge_pages(
+    backend, kib, _ = _huge_pages(
         "from rune_lake.flows import allocator; allocator.prepare()\n" + ALLOCATE,
         _clean_env(MIMALLOC_ALLOW_THP="1"),
     )

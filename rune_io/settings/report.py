@@ -137,7 +137,8 @@ def markdown_table() -> str:
     passed = ", ".join(f"`{p.name}`" for p in declare.PASSED_THROUGH)
     rows += [
         "",
-        f"Passed through to their libraries (botocore/s3fs, Prefect, mimalloc), never parsed: {passed}.",
+        "Passed through to their libraries (botocore/s3fs, Prefect, mimalloc), never parsed: "
+        f"{passed}.",
     ]
     return "\n".join([TABLE_BEGIN, *rows, TABLE_END])
 
