@@ -11,7 +11,9 @@ in the kernel zeroing huge pages). mimalloc's maintainers name huge pages as the
 and ``MIMALLOC_ALLOW_THP=0`` as the remedy (microsoft/mimalloc#1323, #1373).
 
 mimalloc reads its options once, when the library loads, so they cannot be set later in
-the process. The ``rune-lake`` script and the warm runner set them first thing, unless
+the process. With ``MIMALLOC_ALLOW_THP=0`` it turns huge pages off for the whole process
+(``prctl(PR_SET_THP_DISABLE)``: ``THP_enabled: 0`` in ``/proc/PID/status``), a setting
+that the process's children inherit across ``exec`` whatever their environment. The ``rune-lake`` script and the warm runner set them first thing, unless
 they are set, and every process they start inherits them: the warm runner, the local
 Prefect server, the demo's emulator, the runs of a served deployment. A worker started
 by other means gets them from ``prefect.yaml``'s job variables. A value you set (e.g.
