@@ -30,7 +30,9 @@ rounds, before it in odd ones), with a Prefect home (so a local server and warm 
 of its own: before and after measured in the same rounds, as alike in machine load as
 two jobs can be.
 
-Every round runs every job once (order fixed); medians of ``--rounds`` are reported.
+Every command writes into a directory of its own, deleted when the bench ends (see
+``fresh`` in :func:`jobs`). Every round runs every job once (order fixed); medians of
+``--rounds`` are reported.
 One warm-up round is run first and not counted (the emulator's render cache, the Prefect
 database's migrations, the OS page cache).
 """
@@ -196,9 +198,16 @@ def jobs(args, cohort: str, ids: list[str], day_url: str, accel: str, work: Path
     day = datetime(d0.year, d0.month, d0.day, tzinfo=UTC).timestamp()
     py, exe = sys.executable, args.rune_lake
 
+    made = iter(range(1 << 30))
+
     def fresh(name: str) -> str:
-        path = work / name
-        shutil.rmtree(path, ignore_errors=True)
+        """A new empty directory for one command's output, kept until the bench ends:
+        ext4 allocating inodes just after a directory tree was deleted scans the
+        recently freed ones (``recently_deleted`` in ``find_inode_bit``), which put
+        5-10% of a refresh's fetch CPU in ``openat``/``mkdir`` when its previous lake
+        was deleted right before it, against 2-3.5% otherwise (``perf``, 2026-12-03).
+        A user's refresh does not follow the deletion of a lake."""
+        path = work / f"{name}-{next(made)}"
         path.mkdir(parents=True)
         return str(path)
 
