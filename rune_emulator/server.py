@@ -34,6 +34,10 @@ class _QuietAborts(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietAborts())
 
 
+#: uvicorn's default backlog (asyncio's ``listen`` keeps it)
+BACKLOG = 2048
+
+
 def tcp_listener(host: str, port: int) -> socket.socket:
     """A bound TCP socket for uvicorn's ``sockets=``, whose connections get TCP_NODELAY.
 
@@ -42,10 +46,16 @@ def tcp_listener(host: str, port: int) -> socket.socket:
     every response on a kept-alive connection after the first few waited ~40 ms (Nagle
     held the body until the client's delayed ACK of the headers), which no real server
     does: it made every client of the emulator look latency-bound.
+
+    It listens already: a client may connect as soon as the URL is known (the banner of
+    ``python -m rune_emulator``, which ``rune-lake demo`` reads) and waits in the backlog
+    until uvicorn accepts. Only bound, it refused every connection until uvicorn's loop
+    had started: on a cold 2-CPU CI machine, longer than the demo's retries (CI failed).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(BACKLOG)
     return sock
 
 

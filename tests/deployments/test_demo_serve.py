@@ -90,7 +90,13 @@ def test_demo_serves_the_backfill_deployment(tmp_path):
         start_new_session=True,
     )
     try:
-        _wait(lambda: "Serving the backfill deployment" in log.read_text(), 400, "serving")
+
+        def serving() -> bool:
+            text = log.read_text()
+            assert demo.poll() is None, f"the demo exited ({demo.returncode}):\n{text}"
+            return "Serving the backfill deployment" in text
+
+        _wait(serving, 400, "serving")
         text = log.read_text()
         assert f"using the local Prefect server at http://127.0.0.1:{port}" in text
         run_url = re.search(rf"Prefect UI: (http://127\.0\.0\.1:{port}/runs/flow-run/\S+)", text)

@@ -34,3 +34,14 @@ def test_listener_says_tcp():
         assert sock.getsockname()[1] > 0
     finally:
         sock.close()
+
+
+def test_listener_accepts_connections_before_the_server_runs():
+    """The URL is printed before uvicorn starts: a client connecting at once waits in the
+    backlog instead of being refused (CI: the demo's preflight was refused twice)."""
+    sock = tcp_listener("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=5):
+            pass  # refused if the socket were only bound
+    finally:
+        sock.close()
