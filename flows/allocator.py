@@ -13,10 +13,11 @@ and ``MIMALLOC_ALLOW_THP=0`` as the remedy (microsoft/mimalloc#1323, #1373).
 mimalloc reads its options once, when the library loads, so they cannot be set later in
 the process. With ``MIMALLOC_ALLOW_THP=0`` it turns huge pages off for the whole process
 (``prctl(PR_SET_THP_DISABLE)``: ``THP_enabled: 0`` in ``/proc/PID/status``), a setting
-that the process's children inherit across ``exec`` whatever their environment. The ``rune-lake`` script and the warm runner set them first thing, unless
-they are set, and every process they start inherits them: the warm runner, the local
-Prefect server, the demo's emulator, the runs of a served deployment. A worker started
-by other means gets them from ``prefect.yaml``'s job variables. A value you set (e.g.
+that the process's children inherit across ``exec`` whatever their environment. The
+``rune-lake`` script and the warm runner set them first thing, unless they are set, and
+every process they start inherits them: the warm runner, the local Prefect server, the
+demo's emulator, the runs of a served deployment. A worker started by other means gets
+them from ``prefect.yaml``'s job variables. A value you set (e.g.
 ``MIMALLOC_ALLOW_THP=1``) is kept, and a command runs in the warm runner only if it has
 the same values as the runner (:func:`variables`).
 

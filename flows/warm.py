@@ -9,7 +9,8 @@ rune-lake-runner.sock`` (mode 0600). A ``refresh``, ``backfill`` or ``demo`` com
 connects, hands over its argv, environment, working directory, umask and its stdin,
 stdout and stderr, and the runner forks: the child *is* the command from then on (the
 same CLI code, the same flow run on the same server, the same output on the same
-terminal, the same exit code), only without the imports. Ctrl-C and SIGTERM are forwarded to it.
+terminal, the same exit code), only without the imports. Ctrl-C and SIGTERM are
+forwarded to it.
 
 A command runs by itself, as before, whenever the runner could differ from it: no
 runner, ``--verbose``, a Prefect setting in the environment other than the allowed ones

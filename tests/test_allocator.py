@@ -9,7 +9,13 @@ for the process with ``prctl(PR_SET_THP_DISABLE)``, which its children inherit) 
 ``AnonHugePages``. ``THP_enabled`` does not depend on the kernel's memory; whether the
 kernel grants huge pages to a process that may have them does (late in a long test run
 memory may be too fragmented), so only the control case, which shows they matter, may
-skip."""
+skip.
+
+Every case starts as from a user's shell, huge pages allowed (:data:`THP_ALLOWED`):
+whatever this test process inherited or did itself does not decide the case. The
+suite runs with ``MIMALLOC_ALLOW_THP=0`` (``tests/conftest.py``), so the first test
+that allocates through Arrow here disables huge pages for this process and every child
+it starts after: CI once failed the control and the user's case on that."""
 
 from __future__ import annotations
 
@@ -68,12 +74,21 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+#: first thing in every case: clear an inherited ``PR_SET_THP_DISABLE`` (41, per process,
+#: no privilege needed), as in a fresh login
+THP_ALLOWED = "import ctypes; ctypes.CDLL(None, use_errno=True).prctl(41, 0, 0, 0, 0)\n"
+
+
 def _huge_pages(code: str, env: dict[str, str]) -> tuple[str, str, int, str]:
-    """Run ``code`` (ending with :data:`ALLOCATE`): the pool's backend, the process's
-    ``THP_enabled`` ("1", "0", or "?" on a kernel before 5.0), its huge pages (KiB) and
-    the whole output."""
+    """Run ``code`` (ending with :data:`ALLOCATE`) in a process that may have huge pages
+    until it says otherwise: the pool's backend, the process's ``THP_enabled`` ("1",
+    "0", or "?" on a kernel before 5.0), its huge pages (KiB) and the whole output."""
     res = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", THP_ALLOWED + code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     backend, enabled, kib = res.stdout.strip().splitlines()[-1].split()
