@@ -23,7 +23,7 @@ def quiet_prefect(verbose: bool) -> None:
     """Keep Prefect's console quiet unless --verbose: logs still reach the Prefect API,
     and the CLI prints progress and a summary. Must run before Prefect is imported."""
     from rune_io.settings.environ import export_default
-    from rune_lake.flows.server import reuse_local_server
+    from rune_lake.flows.run_server import reuse_local_server
 
     reuse_local_server()  # the server of `rune-lake server start`, if it runs
     export_default("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -127,7 +127,7 @@ def preflight(lake_url: str, config: Path | None, patients: list[str] | None = N
             ) from None
     check_writable(lake_url)
     check_format(open_lake(lake_url))  # never mix lake format versions
-    from rune_lake.flows.server import start_temporary_server
+    from rune_lake.flows.run_server import start_temporary_server
 
     start_temporary_server()  # boots while the flows import (when none is configured)
     return settings, user
@@ -233,8 +233,8 @@ def run_flow(
     from rune_io.settings import overrides
     from rune_lake.flows import run
     from rune_lake.flows.heartbeats import stop_heartbeats_promptly
+    from rune_lake.flows.run_server import announce_reuse, temporary_server_settings
     from rune_lake.flows.runners import SettingsTaskRunner, make_task_runner
-    from rune_lake.flows.server import announce_reuse, temporary_server_settings
 
     announce_reuse()
     import prefect.context

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rune_lake.flows.cli_run import fail, out, preflight, run_flow, show_duckdb_sample
-from rune_lake.flows.server import kept_by_a_run
+from rune_lake.flows.run_server import kept_by_a_run
 
 
 def _start_emulator(seed: int, patients: int, days: int, now: datetime):

@@ -212,6 +212,7 @@ WARM_IMPORTS = (
     "rune_lake.flows.heartbeats",
     "rune_lake.flows.refresh",
     "rune_lake.flows.run",
+    "rune_lake.flows.run_server",
     "rune_lake.flows.runners",
     "rune_lake.flows.server",
     "rune_io.api.client",

@@ -27,7 +27,7 @@ PREFECT_QUIET = {
     "PREFECT_SERVER_ANALYTICS_ENABLED",
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
     "PREFECT_SERVER_LOGGING_LEVEL",
-    # the embedded server's start-up timeout (flows/server.py reuse_local_server)
+    # the embedded server's start-up timeout (flows/run_server.py reuse_local_server)
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS",
 }
 
