@@ -193,6 +193,9 @@ def start_stack(base: Path, ui: bool = False) -> Iterator[Stack]:
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_UI_ENABLED="true" if ui else "false",
         PREFECT_UI_API_URL=api_url,  # a server off port 4200: its UI must call this one
+        # a 503 (what the server answers for a retryable error, e.g. a locked sqlite
+        # database) is logged with its traceback, for the failure message
+        PREFECT_API_LOG_RETRYABLE_ERRORS="true",
     )
     client_env = clean_env(**common, PREFECT_API_URL=api_url)
     procs: list[subprocess.Popen] = []
