@@ -204,13 +204,12 @@ def measure_catalog(root: Path, run_files: int, mode: str) -> dict:
     (``run``), plan a backfill (``backfill``), or compact (``compact``)."""
     from rune_io import pipeline
     from rune_io.api.models import Dimension, StreamMeta, StreamType
-    from rune_io.lake import Catalog, FileEntry, open_lake
-    from rune_io.lake import catalog as catalog_mod
+    from rune_io.lake import Catalog, FileEntry, compaction, open_lake
 
     lake = open_lake(str(root), create=False)
     cat = Catalog(lake)
     if mode == "compact":
-        catalog_mod.MAX_DELTAS = -1  # every table is due
+        compaction.MAX_DELTAS = -1  # every table is due
         t0 = time.perf_counter()
         cat.commit()
         return {

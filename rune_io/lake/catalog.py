@@ -1,8 +1,9 @@
 """The lake's metadata catalog, under ``<lake>/_catalog/``.
 
 Committed tables (``files``, ``streams``, ``watermarks``, ``runs``) are append-only
-segments with periodic compaction (:mod:`rune_io.lake.segments`): a commit writes what
-its run added, never the whole catalog. ``_catalog/_lake.json`` is the lake's marker
+segments (:mod:`rune_io.lake.segments`), compacted when due
+(:mod:`rune_io.lake.compaction`): a commit writes what its run added, never the whole
+catalog. ``_catalog/_lake.json`` is the lake's marker
 (layout and format version, :mod:`rune_io.lake.version`).
 
 Writers never rewrite a shared object. Each event goes to a small *pending* object of its
@@ -51,6 +52,7 @@ from rune_io.api.models import StreamMeta
 from rune_io.errors import UsageError
 from rune_io.faults import crash_point
 from rune_io.lake import table_schemas
+from rune_io.lake.compaction import compact_if_due
 from rune_io.lake.entries import (
     FILES_SCHEMA,
     FILES_SEGMENT_SCHEMA,
@@ -79,7 +81,6 @@ from rune_io.lake.repair import finish_removals, resolve_intents
 from rune_io.lake.resolve import (
     apply_runs,
     apply_watermarks,
-    chain,
     last_per_path,
     loaded_up_to,
     resolve_files,
@@ -339,7 +340,7 @@ class Catalog:
             self.store.append("replacements", seq, to_table("replacements", replaced))
             crash_point("commit")
         report.replaced = len(replaced)
-        report.compacted = self._compact_if_due(state)
+        report.compacted = compact_if_due(self.store, state, self._committed)
         for rel in pend.rels:
             remove(self.lake, rel)
         finished = {
@@ -350,32 +351,6 @@ class Catalog:
         report.pending_objects = len(pend.rels)
         report.files, report.removed = deleted.count(False), deleted.count(True)
         return report
-
-    def _compact_if_due(self, state: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-        done = []
-        for name in _TABLES:
-            base_bytes, delta_bytes, n, top = self.store.sizes(name)
-            if not n or (
-                delta_bytes < max(COMPACT_MIN_BYTES, base_bytes // 10) and n <= MAX_DELTAS
-            ):
-                continue
-            if name == "files":
-                deltas = [self.store.read(rel) for rel in self.store.live(name)[1]]
-                winners = last_per_path(pa.concat_tables([_conform("files", d) for d in deltas]))
-                live = winners.filter(pc.invert(winners.column("deleted")))
-                batches = (
-                    _conform("files", pa.Table.from_batches([b]))
-                    for b in self.store.base_batches(name, winners.column("path"), key="path")
-                )
-                self.store.write_base(name, top, chain(batches, [live]), FILES_SEGMENT_SCHEMA)
-            else:
-                rows = state[name] if name in state else self._committed(name)
-                table = to_table(name, list(rows.values()))
-                self.store.write_base(name, top, [table], table.schema)
-            crash_point("compact")
-            self.store.drop_superseded(name)
-            done.append(name)
-        return done
 
     # -- repair and summary ---------------------------------------------------------
     def recover(self, *, stale_after: timedelta = timedelta(hours=1)):
@@ -395,12 +370,6 @@ class Catalog:
         from rune_io.lake.summary import catalog_summary
 
         return catalog_summary(self)
-
-
-#: Compact a table when its deltas number more than this, or outweigh a tenth of its
-#: base and at least COMPACT_MIN_BYTES.
-MAX_DELTAS = 64
-COMPACT_MIN_BYTES = 8 << 20
 
 
 def _replacement_rows(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,8 +8,7 @@ import os
 
 import pytest
 
-from rune_io.lake import Catalog, write_stream_partition
-from rune_io.lake import catalog as catalog_mod
+from rune_io.lake import Catalog, compaction, write_stream_partition
 from rune_io.lake.segments import TABLES_DIR, SegmentStore
 from rune_io.lake.storage import list_files
 from tests.lake.conftest import day_start, entries_between, make_batches
@@ -51,7 +50,7 @@ def test_a_commit_appends_only_what_its_run_added(local_lake):
 
 
 def test_compaction_folds_deltas_and_keeps_every_answer(local_lake, monkeypatch):
-    monkeypatch.setattr(catalog_mod, "MAX_DELTAS", 2)
+    monkeypatch.setattr(compaction, "MAX_DELTAS", 2)
     cat, streams, entries = populate(local_lake)
     cat.commit("run-1")
     _load_day(local_lake, streams[0], DAYS[0], "run-2", rows=100)
@@ -76,7 +75,7 @@ def test_compaction_folds_deltas_and_keeps_every_answer(local_lake, monkeypatch)
 
 
 def test_crash_during_compaction_leaves_a_correct_catalog(local_lake, monkeypatch):
-    monkeypatch.setattr(catalog_mod, "MAX_DELTAS", 1)
+    monkeypatch.setattr(compaction, "MAX_DELTAS", 1)
     cat, streams, entries = populate(local_lake)
     cat.commit("run-1")
     want = cat.files()
