@@ -1,7 +1,8 @@
 """The Prefect UI in a real browser: Deployments > backfill > Run > Custom run, the form
 filled through its own inputs (start, end, one patient, the credentials block's name),
 submitted (again only when the server refused the create with its retryable 503, see
-``_submit``); the run completes on the process worker and the lake holds exactly that window's rows.
+``_submit``); the run completes on the process worker and the lake holds exactly that
+window's rows.
 
 Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), driven by
 Playwright for Python with ``executable_path`` set: ``playwright install`` (which
