@@ -160,6 +160,22 @@ except ImportError:  # pragma: no cover - prefect always brings httpx
     _PREFECT_API_ERRORS = ()
 
 
+def _server_error(exc: BaseException) -> str | None:
+    """``"503 Service Unavailable"`` if ``exc`` is, or was raised from, a 5xx the Prefect
+    API kept answering through the client's retries (Prefect's version check wraps it in
+    a ``RuntimeError``), else None. Prefect is imported by then: a run raised."""
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, PrefectHTTPStatusError) and cur.response.status_code >= 500:
+            return f"{cur.response.status_code} {cur.response.reason_phrase}"
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 @contextmanager
 def _prefect_api_loss():
     """While a CLI run talks to a Prefect API: a lost API fails in seconds, not minutes,
@@ -167,10 +183,15 @@ def _prefect_api_loss():
 
     Prefect's client retries a refused connection 5 times with exponential backoff
     (2+4+8+16+32 s) for every call, and the end of a run makes several calls, so a
-    stopped server stalled the CLI for minutes after the data work was done. One retry
-    (2 s) still rides out a blip. Prefect's background services report every event and
-    log batch they could not deliver (a page of text each, on stderr): those reports are
-    dropped here, since the CLI's own error line says what happened."""
+    stopped server stalled the CLI for minutes after the data work was done. Three
+    retries (2+4+8 s) ride out a blip and the 503 a Prefect server on SQLite answers
+    while concurrent runs lock its database (one retry failed a nightly refresh run
+    beside a backfill in CI); a stopped server then fails a run in ~100 s instead of
+    ~60 s with one retry (tests/faults/test_prefect_api_lost.py, measured). A 5xx the
+    API keeps answering fails in one line too (``_server_error``). Prefect's background
+    services report every event and log batch they could not deliver (a page of text
+    each, on stderr): those reports are dropped here, since the CLI's own error line
+    says what happened."""
     import logging
 
     from prefect.context import SettingsContext
@@ -186,7 +207,7 @@ def _prefect_api_loss():
         # build all of Prefect's settings again from the environment (80 ms, measured)
         ctx = SettingsContext.get()
         assert ctx is not None  # Prefect always has a root settings context
-        client = ctx.settings.client.model_copy(update={"max_retries": 1})
+        client = ctx.settings.client.model_copy(update={"max_retries": 3})
         settings = ctx.settings.model_copy(update={"client": client})
         with SettingsContext(profile=ctx.profile, settings=settings):
             yield PREFECT_API_URL.value() or "the temporary local server"
@@ -260,6 +281,7 @@ def run_flow(
             bar[event] = progress.add_task(event, total=total)
         progress.update(bar[event], completed=done, total=total)
 
+    api_url = "PREFECT_API_URL"  # until the run's client is set up
     try:
         runs = dict(settings or {})
         if workers:  # the plan packs about one unit per worker (RUNE_LAKE_WORKERS in the flow)
@@ -283,6 +305,18 @@ def run_flow(
             f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): what "
             "landed is in the lake, and the next run commits or repairs it; start the Prefect "
             "server again (or check PREFECT_API_URL) and rerun",
+            EXIT_INCOMPLETE,
+        ) from None
+    except Exception as exc:
+        status = _server_error(exc)
+        if status is None:
+            raise
+        raise fail(
+            f"the Prefect API at {api_url} kept answering {status} during the run: what "
+            "landed is in the lake, and the next run commits or repairs it; rerun. A Prefect "
+            "server on its default SQLite database answers 503 while concurrent runs lock "
+            "the database (PrefectHQ/prefect#18934); a shared server wants PostgreSQL "
+            "(PREFECT_API_DATABASE_CONNECTION_URL)",
             EXIT_INCOMPLETE,
         ) from None
     global LAST_FLOW_RUN_ID

@@ -131,7 +131,7 @@ def test_settings_command_shows_run_settings_and_fails_on_a_bad_one(tmp_path):
     assert "RUNE_LAKE_WORKERS = 6  (environment)" in fine.stdout
 
 
-def test_a_cli_run_retries_a_lost_prefect_api_once_and_changes_nothing_else():
+def test_a_cli_run_retries_a_lost_prefect_api_three_times_and_changes_nothing_else():
     from prefect.settings import (
         PREFECT_API_URL,
         PREFECT_CLIENT_MAX_RETRIES,
@@ -145,7 +145,7 @@ def test_a_cli_run_retries_a_lost_prefect_api_once_and_changes_nothing_else():
         before = get_current_settings()
         with _prefect_api_loss() as url:
             assert url == (PREFECT_API_URL.value() or "the temporary local server")
-            assert PREFECT_CLIENT_MAX_RETRIES.value() == 1
+            assert PREFECT_CLIENT_MAX_RETRIES.value() == 3
             inside = get_current_settings()
             assert inside.model_dump(exclude={"client"}) == before.model_dump(exclude={"client"})
             rest = {"max_retries"}
