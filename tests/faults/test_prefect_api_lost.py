@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,7 @@ def test_prefect_api_lost_mid_run(tmp_path, fast_config, storage_want):
             stopper.start()
             lost = cli(*args, env_vars=api_vars(emu) | {"PREFECT_API_URL": server.url})
             stopper.join(timeout=5)
-            print(f"exit {lost.code}:\n{lost.text[-4000:]}")
+            print(f"exit {lost.code} after {lost.seconds:.1f} s:\n{lost.text[-4000:]}")
             assert lost.code != 0, lost.text[-3000:]
             assert "Traceback" not in lost.text, lost.text[-3000:]
             errors = [ln for ln in lost.err.splitlines() if ln.startswith("error:")]
@@ -113,3 +114,46 @@ def test_prefect_api_lost_mid_run(tmp_path, fast_config, storage_want):
         server.stop()
     assert_lakes_equal(lake, storage_want)
     assert_lake_consistent(lake)
+
+
+class _Unavailable(BaseHTTPRequestHandler):
+    """A Prefect API that answers every request 503, as a Prefect server on SQLite does
+    while concurrent runs hold its database locked ("database is locked")."""
+
+    def _answer(self) -> None:
+        body = b'{"exception_message": "Service Unavailable"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.mark.slow
+def test_a_prefect_api_that_keeps_answering_503_fails_in_one_line(tmp_path, fast_config):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    lake = tmp_path / "lake"
+    try:
+        with emulator(fast_config) as emu:
+            res = cli(
+                "refresh", "--lake", str(lake), *STORAGE_ARGS, "--config", str(fast_config),
+                env_vars=api_vars(emu) | {"PREFECT_API_URL": url},
+            )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(f"exit {res.code} after {res.seconds:.1f} s:\n{res.text[-3000:]}")
+    assert res.code == 1, res.text[-3000:]
+    assert "Traceback" not in res.text, res.text[-3000:]
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, res.err[-3000:]
+    assert f"the Prefect API at {url} kept answering 503 Service Unavailable" in errors[0]
+    assert "rerun" in errors[0]
+    _assert_nothing_partial(lake)
