@@ -102,20 +102,30 @@ def _runner_pid(env: dict[str, str]) -> int:
 
 
 def _watch_forks(runner: int, done: threading.Event, peak: list[float]) -> None:
-    """Until ``done``: the largest VmHWM (MB) of the runner's children."""
+    """Until ``done``: the largest VmHWM (MB) of the runner's children.
+
+    The children are read from ``/proc/RUNNER/task/*/children``, not found by reading
+    every process's status: that scan took 2.4 ms of the bench's CPU per 20 ms sample
+    with 70 processes, and timed a later ``refresh`` ~0.1 s slower (1.84-2.05 s
+    against 1.83-1.88 s, 3 alternating pairs, 2026-12-06) on these 2 CPUs."""
     if not runner:
         return
+    tasks = Path(f"/proc/{runner}/task")
     while not done.is_set():
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        kids: set[str] = set()
+        try:
+            for children in tasks.glob("*/children"):
+                kids.update(children.read_text().split())
+        except OSError:
+            pass
+        for pid in kids:
             try:
-                status = (entry / "status").read_text()
+                status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
                 continue
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            if fields.get("PPid", "").strip() == str(runner) and "VmHWM" in fields:
-                peak[0] = max(peak[0], int(fields["VmHWM"].split()[0]) / 1024)
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) / 1024)
         time.sleep(0.02)
 
 
