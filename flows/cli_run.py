@@ -10,6 +10,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from rune_lake.flows import prefect_api
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -152,82 +154,23 @@ def prefect_api_for_runner(runner: str):
         yield
 
 
-try:  # the errors of a Prefect API that went away (httpx is Prefect's client)
-    import httpx
-
-    _PREFECT_API_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
-except ImportError:  # pragma: no cover - prefect always brings httpx
-    _PREFECT_API_ERRORS = ()
-
-
-def _server_error(exc: BaseException) -> str | None:
-    """``"503 Service Unavailable"`` if ``exc`` is, or was raised from, a 5xx the Prefect
-    API kept answering through the client's retries (Prefect's version check wraps it in
-    a ``RuntimeError``), else None. Prefect is imported by then: a run raised."""
-    from prefect.exceptions import PrefectHTTPStatusError
-
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, PrefectHTTPStatusError) and cur.response.status_code >= 500:
-            return f"{cur.response.status_code} {cur.response.reason_phrase}"
-        cur = cur.__cause__ or cur.__context__
-    return None
-
-
-@contextmanager
-def _prefect_api_loss():
-    """While a CLI run talks to a Prefect API: a lost API fails in seconds, not minutes,
-    and says so in one line.
-
-    Prefect's client retries a refused connection 5 times with exponential backoff
-    (2+4+8+16+32 s) for every call, and the end of a run makes several calls, so a
-    stopped server stalled the CLI for minutes after the data work was done. Three
-    retries (2+4+8 s) ride out a blip and the 503 a Prefect server on SQLite answers
-    while concurrent runs lock its database (one retry failed a nightly refresh run
-    beside a backfill in CI); a stopped server then fails a run in ~100 s instead of
-    ~60 s with one retry (tests/faults/test_prefect_api_lost.py, measured). A 5xx the
-    API keeps answering fails in one line too (``_server_error``). Prefect's background
-    services report every event and log batch they could not deliver (a page of text
-    each, on stderr): those reports are dropped here, since the CLI's own error line
-    says what happened."""
-    import logging
-
-    from prefect.context import SettingsContext
-    from prefect.settings import PREFECT_API_URL
-
-    services = logging.getLogger("prefect._internal.concurrency")
-    quiet = _DropErrors()
-    services.addFilter(quiet)  # a filter survives Prefect's logging (re)configuration
-    raise_exceptions = logging.raiseExceptions
-    logging.raiseExceptions = False  # the API log handler's "--- Error logging to API ---"
-    try:
-        # the current settings with one field changed: ``temporary_settings`` would
-        # build all of Prefect's settings again from the environment (80 ms, measured)
-        ctx = SettingsContext.get()
-        assert ctx is not None  # Prefect always has a root settings context
-        client = ctx.settings.client.model_copy(update={"max_retries": 3})
-        settings = ctx.settings.model_copy(update={"client": client})
-        with SettingsContext(profile=ctx.profile, settings=settings):
-            yield PREFECT_API_URL.value() or "the temporary local server"
-    except _PREFECT_API_ERRORS:
-        raise  # the process exits; the services still drain into the dead API: stay quiet
-    except BaseException:
-        services.removeFilter(quiet)
-        logging.raiseExceptions = raise_exceptions
-        raise
-    services.removeFilter(quiet)
-    logging.raiseExceptions = raise_exceptions
-
-
-class _DropErrors:
-    """A logging filter that drops records of ERROR level and above."""
-
-    def filter(self, record) -> bool:
-        import logging
-
-        return record.levelno < logging.ERROR
+def _api_failure(exc: BaseException, api_url: str) -> str | None:
+    """The one-line error of a run whose Prefect API, not the run, failed; else None."""
+    after = "what landed is in the lake, and the next run commits or repairs it"
+    if prefect_api.lost(exc):
+        return (
+            f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): {after}; "
+            "start the Prefect server again (or check PREFECT_API_URL) and rerun"
+        )
+    status = prefect_api.server_error(exc)
+    if status is None:
+        return None
+    return (
+        f"the Prefect API at {api_url} kept answering {status} during the run: {after}; "
+        "rerun. A Prefect server on its default SQLite database answers 503 while "
+        "concurrent runs lock the database (PrefectHQ/prefect#18934); a shared server "
+        "wants PostgreSQL (PREFECT_API_DATABASE_CONNECTION_URL)"
+    )
 
 
 def run_flow(
@@ -298,27 +241,13 @@ def run_flow(
                 if by_settings
                 else fn.with_options(task_runner=make_task_runner(runner, workers))
             )
-            with run.progress_to(hook), progress, _prefect_api_loss() as api_url:
+            with run.progress_to(hook), progress, prefect_api.cli_client() as api_url:
                 state = flow(return_state=True, **params)
-    except _PREFECT_API_ERRORS as exc:
-        raise fail(
-            f"lost the Prefect API at {api_url} during the run ({_one_line(exc)}): what "
-            "landed is in the lake, and the next run commits or repairs it; start the Prefect "
-            "server again (or check PREFECT_API_URL) and rerun",
-            EXIT_INCOMPLETE,
-        ) from None
     except Exception as exc:
-        status = _server_error(exc)
-        if status is None:
+        message = _api_failure(exc, api_url)
+        if message is None:
             raise
-        raise fail(
-            f"the Prefect API at {api_url} kept answering {status} during the run: what "
-            "landed is in the lake, and the next run commits or repairs it; rerun. A Prefect "
-            "server on its default SQLite database answers 503 while concurrent runs lock "
-            "the database (PrefectHQ/prefect#18934); a shared server wants PostgreSQL "
-            "(PREFECT_API_DATABASE_CONNECTION_URL)",
-            EXIT_INCOMPLETE,
-        ) from None
+        raise fail(message, EXIT_INCOMPLETE) from None
     global LAST_FLOW_RUN_ID
     LAST_FLOW_RUN_ID = str(state.state_details.flow_run_id or "") or None
     result = state.result(raise_on_failure=False)

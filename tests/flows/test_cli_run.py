@@ -139,11 +139,11 @@ def test_a_cli_run_retries_a_lost_prefect_api_three_times_and_changes_nothing_el
         temporary_settings,
     )
 
-    from rune_lake.flows.cli_run import _prefect_api_loss
+    from rune_lake.flows.prefect_api import cli_client
 
     with temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 7}):
         before = get_current_settings()
-        with _prefect_api_loss() as url:
+        with cli_client() as url:
             assert url == (PREFECT_API_URL.value() or "the temporary local server")
             assert PREFECT_CLIENT_MAX_RETRIES.value() == 3
             inside = get_current_settings()
