@@ -118,22 +118,31 @@ def bench_demo(workdir: Path) -> dict:
 # -- the refresh, flow vs plain ---------------------------------------------------------------
 
 
-def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:
-    """``rune_lake.flows.run.load`` without Prefect: the same rune_io calls, in the same order."""
+def plain_sources(lake_url: str, job, selection) -> tuple:
+    """The start of ``rune_lake.flows.run.load`` without Prefect: a new run in the
+    catalog, discovery; returns ``(catalog, run id, sources)`` to plan."""
     from rune_io import pipeline
     from rune_io.lake import Catalog
     from rune_lake.tasks import runtime
 
-    t0 = time.perf_counter()
     run_id = f"plain-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    job = pipeline.RefreshJob(chunk_days=chunk_days)
-    selection = pipeline.Selection(categories=tuple(LIGHT), include_events=False)
     cat = Catalog(runtime.lake(lake_url))
     cat.repair()
     cat.begin_run(run_id, {"selection": selection.describe()})
     patients, streams = pipeline.discover(runtime.client().graph, selection)
     cat.record_streams(streams, run_id)
-    sources = pipeline.work_sources(patients, streams, selection.include_events)
+    return cat, run_id, pipeline.work_sources(patients, streams, selection.include_events)
+
+
+def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, int, int]:
+    """``rune_lake.flows.run.load`` without Prefect: the same rune_io calls, in the same order."""
+    from rune_io import pipeline
+    from rune_lake.tasks import runtime
+
+    t0 = time.perf_counter()
+    job = pipeline.RefreshJob(chunk_days=chunk_days)
+    selection = pipeline.Selection(categories=tuple(LIGHT), include_events=False)
+    cat, run_id, sources = plain_sources(lake_url, job, selection)
     plan = pipeline.plan_run(job, sources, cat.snapshot(coverage=job.coverage))
 
     def one(unit):

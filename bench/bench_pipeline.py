@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_e2e import start_emulator  # noqa: E402
-from bench.bench_flow import point_at  # noqa: E402
+from bench.bench_flow import plain_sources, point_at  # noqa: E402
 
 SELECTIONS = ("all", "heavy", "light")
 
@@ -60,19 +60,12 @@ def _keep(source, which: str) -> bool:
 def one_run(lake_url: str, which: str, workers: int, emulator: int) -> dict:
     """One refresh of the ``which`` selection into a new lake: phase times and CPU."""
     from rune_io import pipeline
-    from rune_io.lake import Catalog
     from rune_lake.tasks import runtime
 
     t0 = time.perf_counter()
-    run_id = f"plain-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     job = pipeline.RefreshJob()
     selection = pipeline.Selection(include_events=which != "heavy")
-    cat = Catalog(runtime.lake(lake_url))
-    cat.repair()
-    cat.begin_run(run_id, {"selection": selection.describe()})
-    patients, streams = pipeline.discover(runtime.client().graph, selection)
-    cat.record_streams(streams, run_id)
-    sources = pipeline.work_sources(patients, streams, selection.include_events)
+    cat, run_id, sources = plain_sources(lake_url, job, selection)
     sources = [s for s in sources if _keep(s, which)]
     plan = pipeline.plan_run(job, sources, cat.snapshot(coverage=job.coverage), workers)
 
