@@ -118,7 +118,7 @@ def bench_demo(workdir: Path) -> dict:
 # -- the refresh, flow vs plain ---------------------------------------------------------------
 
 
-def plain_sources(lake_url: str, job, selection) -> tuple:
+def plain_sources(lake_url: str, selection) -> tuple:
     """The start of ``rune_lake.flows.run.load`` without Prefect: a new run in the
     catalog, discovery; returns ``(catalog, run id, sources)`` to plan."""
     from rune_io import pipeline
@@ -142,7 +142,7 @@ def plain_refresh(lake_url: str, chunk_days: int, workers: int) -> tuple[float, 
     t0 = time.perf_counter()
     job = pipeline.RefreshJob(chunk_days=chunk_days)
     selection = pipeline.Selection(categories=tuple(LIGHT), include_events=False)
-    cat, run_id, sources = plain_sources(lake_url, job, selection)
+    cat, run_id, sources = plain_sources(lake_url, selection)
     plan = pipeline.plan_run(job, sources, cat.snapshot(coverage=job.coverage))
 
     def one(unit):

@@ -65,7 +65,7 @@ def one_run(lake_url: str, which: str, workers: int, emulator: int) -> dict:
     t0 = time.perf_counter()
     job = pipeline.RefreshJob()
     selection = pipeline.Selection(include_events=which != "heavy")
-    cat, run_id, sources = plain_sources(lake_url, job, selection)
+    cat, run_id, sources = plain_sources(lake_url, selection)
     sources = [s for s in sources if _keep(s, which)]
     plan = pipeline.plan_run(job, sources, cat.snapshot(coverage=job.coverage), workers)
 

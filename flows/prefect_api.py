@@ -63,6 +63,7 @@ def cli_client():
     services.addFilter(quiet)  # a filter survives Prefect's logging (re)configuration
     raise_exceptions = logging.raiseExceptions
     logging.raiseExceptions = False  # the API log handler's "--- Error logging to API ---"
+    api_lost = False
     try:
         # the current settings with one field changed: ``temporary_settings`` would
         # build all of Prefect's settings again from the environment (80 ms, measured)
@@ -73,13 +74,12 @@ def cli_client():
         with SettingsContext(profile=ctx.profile, settings=settings):
             yield PREFECT_API_URL.value() or "the temporary local server"
     except API_LOST:
-        raise  # the process exits; the services still drain into the dead API: stay quiet
-    except BaseException:
-        services.removeFilter(quiet)
-        logging.raiseExceptions = raise_exceptions
+        api_lost = True  # the process exits; the services still drain into the dead API
         raise
-    services.removeFilter(quiet)
-    logging.raiseExceptions = raise_exceptions
+    finally:
+        if not api_lost:  # else stay quiet
+            services.removeFilter(quiet)
+            logging.raiseExceptions = raise_exceptions
 
 
 class _DropErrors:
